@@ -1,0 +1,229 @@
+"""Apply and roll back `supabase/migrations/` the way the Supabase CLI does.
+
+Each file is one migration, applied in version order, each in its own transaction,
+and recorded in `supabase_migrations.schema_migrations(version, name, statements)`,
+so that `supabase db push` on a real project sees the same history. Files whose
+first line is `-- migrate: no-transaction` hold one statement that cannot run in a
+transaction (CREATE INDEX CONCURRENTLY); they run in autocommit, as the CLI runs a
+single-statement file.
+
+Rollbacks live beside them in `supabase/rollbacks/<version>_<name>.down.sql` (the
+CLI has no down migrations). `down --to V` undoes every applied migration newer
+than V, newest first.
+
+Used by the local stack, the tests and, for a production deploy, by hand:
+    ./run migrate up --database-url "$DATABASE_URL"
+Written by hand because it is small and must match the CLI's bookkeeping exactly;
+no migration library records versions in Supabase's table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS_DIR = ROOT / "supabase" / "migrations"
+ROLLBACKS_DIR = ROOT / "supabase" / "rollbacks"
+NO_TRANSACTION_MARKER = "-- migrate: no-transaction"
+DESTRUCTIVE_MARKER = "DESTRUCTIVE"
+
+# A migration that gives up on its lock (lock_timeout, SQLSTATE 55P03) is retried:
+# it failed without waiting long, so trying again a moment later is what an operator
+# would do by hand. Five tries spread over ~15 s ride out a burst of long transactions.
+LOCK_RETRIES = 5
+LOCK_RETRY_PAUSE_S = 1.0
+
+_FILE_NAME = re.compile(r"^(?P<version>\d{14})_(?P<name>[a-z0-9_]+)\.sql$")
+
+
+class MigrationError(RuntimeError):
+    """A migration or rollback could not be applied; nothing of that file was kept."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: str
+    name: str
+    path: Path
+
+    @property
+    def text(self) -> str:
+        return self.path.read_text()
+
+    @property
+    def rollback_path(self) -> Path:
+        return ROLLBACKS_DIR / f"{self.version}_{self.name}.down.sql"
+
+
+def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    found = []
+    for path in sorted(directory.glob("*.sql")):
+        match = _FILE_NAME.match(path.name)
+        if not match:
+            raise MigrationError(f"{path.name}: expected <YYYYMMDDHHMMSS>_<name>.sql")
+        found.append(Migration(match["version"], match["name"], path))
+    return found
+
+
+def _ensure_history_table(conn: psycopg.Connection) -> None:
+    # The same shape the Supabase CLI creates.
+    with conn.transaction():
+        conn.execute("create schema if not exists supabase_migrations")
+        conn.execute(
+            "create table if not exists supabase_migrations.schema_migrations"
+            " (version text not null primary key)"
+        )
+        conn.execute(
+            "alter table supabase_migrations.schema_migrations"
+            " add column if not exists statements text[]"
+        )
+        conn.execute(
+            "alter table supabase_migrations.schema_migrations add column if not exists name text"
+        )
+
+
+def applied_versions(conn: psycopg.Connection) -> list[str]:
+    _ensure_history_table(conn)
+    rows = conn.execute(
+        "select version from supabase_migrations.schema_migrations order by version"
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def _is_no_transaction(text: str) -> bool:
+    return text.lstrip().startswith(NO_TRANSACTION_MARKER)
+
+
+def _drop_invalid_indexes_named_in(conn: psycopg.Connection, text: str) -> None:
+    """A CREATE INDEX CONCURRENTLY that failed half-way leaves an INVALID index behind,
+    and `if not exists` would then skip it forever. Drop such leftovers first."""
+    for name in re.findall(r"index concurrently if not exists (\w+)", text, flags=re.I):
+        row = conn.execute(
+            "select n.nspname from pg_index i join pg_class c on c.oid = i.indexrelid"
+            " join pg_namespace n on n.oid = c.relnamespace"
+            " where c.relname = %s and not i.indisvalid",
+            (name,),
+        ).fetchone()
+        if row:
+            conn.execute(
+                sql.SQL("drop index concurrently if exists {}.{}").format(
+                    sql.Identifier(row[0]), sql.Identifier(name)
+                )
+            )
+
+
+def _run_file(
+    conn: psycopg.Connection, text: str, record: str | None, forget: str | None, name: str
+) -> None:
+    """Run one file (in a transaction unless marked otherwise), then record or forget
+    its version. Retries on lock timeout."""
+    for attempt in range(1, LOCK_RETRIES + 1):
+        try:
+            if _is_no_transaction(text):
+                _drop_invalid_indexes_named_in(conn, text)
+                conn.execute(text.encode())
+                with conn.transaction():
+                    _bookkeep(conn, record, forget, name, text)
+            else:
+                with conn.transaction():
+                    conn.execute(text.encode())
+                    _bookkeep(conn, record, forget, name, text)
+            return
+        except psycopg.errors.LockNotAvailable:
+            if attempt == LOCK_RETRIES:
+                raise
+            time.sleep(LOCK_RETRY_PAUSE_S * attempt)
+
+
+def _bookkeep(
+    conn: psycopg.Connection, record: str | None, forget: str | None, name: str, text: str
+) -> None:
+    if record is not None:
+        conn.execute(
+            "insert into supabase_migrations.schema_migrations (version, name, statements)"
+            " values (%s, %s, %s)",
+            (record, name, [text]),
+        )
+    if forget is not None:
+        conn.execute("delete from supabase_migrations.schema_migrations where version = %s", (forget,))
+
+
+def up(database_url: str, to: str | None = None, migrations: Iterable[Migration] | None = None) -> list[str]:
+    """Apply every pending migration (up to and including `to`). Returns the versions applied."""
+    done: list[str] = []
+    with psycopg.connect(database_url, autocommit=True, prepare_threshold=None) as conn:
+        applied = set(applied_versions(conn))
+        for migration in migrations if migrations is not None else discover():
+            if migration.version in applied:
+                continue
+            if to is not None and migration.version > to:
+                break
+            try:
+                _run_file(conn, migration.text, migration.version, None, migration.name)
+            except psycopg.Error as exc:
+                raise MigrationError(f"{migration.path.name}: {exc}") from exc
+            done.append(migration.version)
+    return done
+
+
+def down(database_url: str, to: str, allow_destructive: bool = False) -> list[str]:
+    """Roll back every applied migration newer than `to` (use `to='0'` for all), newest
+    first. Returns the versions rolled back."""
+    known = {m.version: m for m in discover()}
+    done: list[str] = []
+    with psycopg.connect(database_url, autocommit=True, prepare_threshold=None) as conn:
+        for version in reversed(applied_versions(conn)):
+            if version <= to:
+                break
+            migration = known.get(version)
+            if migration is None or not migration.rollback_path.exists():
+                raise MigrationError(f"{version}: no rollback script")
+            text = migration.rollback_path.read_text()
+            if DESTRUCTIVE_MARKER in text.split("\n", 1)[0] and not allow_destructive:
+                raise MigrationError(f"{version}: rollback destroys data; pass --allow-destructive")
+            try:
+                _run_file(conn, text, None, version, migration.name)
+            except psycopg.Error as exc:
+                raise MigrationError(f"{migration.rollback_path.name}: {exc}") from exc
+            done.append(version)
+    return done
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="./run migrate", description=__doc__.split("\n")[0])
+    parser.add_argument("action", choices=["up", "down", "status"])
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
+    parser.add_argument("--to", help="up: last version to apply; down: last version to keep")
+    parser.add_argument("--allow-destructive", action="store_true")
+    args = parser.parse_args(argv)
+    if not args.database_url:
+        parser.error("DATABASE_URL is not set (or pass --database-url)")
+    if args.action == "up":
+        for version in up(args.database_url, args.to):
+            print(f"applied {version}")
+    elif args.action == "down":
+        if args.to is None:
+            parser.error("down needs --to VERSION (0 for everything)")
+        for version in down(args.database_url, args.to, args.allow_destructive):
+            print(f"rolled back {version}")
+    else:
+        with psycopg.connect(args.database_url, autocommit=True) as conn:
+            applied = set(applied_versions(conn))
+        for migration in discover():
+            state = "applied" if migration.version in applied else "pending"
+            print(f"{state:8} {migration.version} {migration.name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

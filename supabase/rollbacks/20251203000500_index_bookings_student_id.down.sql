@@ -1,0 +1,3 @@
+-- migrate: no-transaction
+-- Drops what 20251203000500_index_bookings_student_id built, without blocking writers.
+drop index concurrently if exists hubspot_sync.idx_bookings_student_id;
