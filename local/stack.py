@@ -32,6 +32,7 @@ import importlib.util
 import json
 import os
 import pwd
+import re
 import shlex
 import signal
 import socket
@@ -66,7 +67,7 @@ POSTGRES_STOP_TIMEOUT_S = 60.0
 # Redis loads its (small) snapshot and listens within milliseconds; 15 s covers a
 # loaded CI machine while still failing a run that will never come up.
 REDIS_START_TIMEOUT_S = 15.0
-# SHUTDOWN writes one snapshot of a development-sized dataset.
+# On SIGTERM Redis writes one snapshot of a development-sized dataset and exits.
 REDIS_STOP_TIMEOUT_S = 15.0
 # Serialises callers for one data directory: the longest holder starts a server, so
 # waiting longer than a start (plus initdb) means the holder is stuck.
@@ -305,11 +306,13 @@ def _postgres_options(port: int, durable: bool) -> list[str]:
     options = [
         "-p", str(port),
         "-c", f"listen_addresses={HOST}",
-        # TCP only: socket paths under a long temporary directory exceed the 107-byte
-        # limit of unix socket names, and every client here uses the URL anyway.
+        # TCP only. The build's default socket directory is /tmp, shared with every
+        # other PostgreSQL on the machine; a socket in the data directory breaks on
+        # long paths (unix socket names are limited to ~107 bytes). Every client here
+        # uses the URL anyway.
         "-c", "unix_socket_directories=",
-        # The suite runs a connection pool per xdist worker plus concurrency tests
-        # with a few hundred simultaneous bookings.
+        # The suite opens a connection pool per xdist worker, and its concurrency
+        # tests hold many connections at once: the default of 100 runs out.
         "-c", "max_connections=200",
         # Supabase runs in UTC; a laptop's own time zone would make timestamptz
         # output (and any date arithmetic that forgets a time zone) differ from it.
@@ -375,6 +378,7 @@ def ensure_postgres(
                 # pg_ctl hands -o to /bin/sh, hence the quoting.
                 "-o", shlex.join(_postgres_options(port, durable)),
             ],
+            # pg_ctl's own -t fires first; ours only catches a pg_ctl that hangs.
             timeout=POSTGRES_START_TIMEOUT_S + 5,
             what=f"starting PostgreSQL on port {port}",
             account=account,
@@ -421,6 +425,7 @@ def _wait_postgres_ready(data_dir: Path, port: int) -> None:
         "-t", "2",  # seconds per attempt; the loop bounds the total
     ]  # fmt: skip
     while True:
+        # -t bounds one attempt; this only catches a pg_isready that hangs.
         result = _run(command, timeout=10, what="pg_isready", check=False)
         if result.returncode == 0:
             return
@@ -449,7 +454,7 @@ def stop_postgres(data_dir: Path = DEFAULT_POSTGRES_DIR) -> None:
                 "-m", "fast",
                 "-w", "-t", str(int(POSTGRES_STOP_TIMEOUT_S)),
             ],
-            timeout=POSTGRES_STOP_TIMEOUT_S + 5,
+            timeout=POSTGRES_STOP_TIMEOUT_S + 5,  # as for start: pg_ctl's -t fires first
             what="stopping PostgreSQL",
             account=_postgres_account(),
             cwd=data_dir,
@@ -573,6 +578,7 @@ def ensure_redis(
         _redis_pidfile(data_dir).unlink(missing_ok=True)  # stale, or it would mislead the wait
         _write_redis_conf(data_dir, port, durable)
         log = _redis_log(data_dir)
+        log_start = log.stat().st_size if log.exists() else 0
         # Returns once the daemon has forked; a bad configuration fails here already.
         _run(
             [redis_bin("redis-server"), _redis_conf(data_dir)],
@@ -581,22 +587,45 @@ def ensure_redis(
             cwd=data_dir,
             log=log,
         )
-        deadline = time.monotonic() + REDIS_START_TIMEOUT_S
-        while True:
-            # The daemon writes its pidfile only once it listens, and exits without
-            # one when it cannot, so a ready server is: pidfile, live pid, and that
-            # pid answering on our port (not some other Redis that took the port).
-            pid = _redis_pid(data_dir)
-            if pid is not None and _redis_process_id(port) == pid:
-                with contextlib.suppress(redis.RedisError):
-                    if _ping(port):
-                        return redis_url(port)
-            if time.monotonic() > deadline:
-                raise StackError(
-                    f"Redis did not answer on port {port} within {REDIS_START_TIMEOUT_S:.0f} s\n"
-                    f"{_log_tail(log)}"
-                )
-            time.sleep(POLL_INTERVAL_S)
+        _wait_redis_ready(data_dir, port, log, log_start)
+        return redis_url(port)
+
+
+def _daemon_pid(log: Path, offset: int) -> int | None:
+    """The pid of the daemon that wrote `log` past `offset` ("<pid>:M ... " lines)."""
+    try:
+        with log.open("rb") as handle:
+            handle.seek(offset)
+            text = handle.read().decode(errors="replace")
+    except FileNotFoundError:
+        return None
+    # The last writer: the daemon itself, even if its parent logged before forking.
+    pids = re.findall(r"^(\d+):[CMSX] ", text, flags=re.MULTILINE)
+    return int(pids[-1]) if pids else None
+
+
+def _wait_redis_ready(data_dir: Path, port: int, log: Path, log_start: int) -> None:
+    deadline = time.monotonic() + REDIS_START_TIMEOUT_S
+    while True:
+        # The daemon writes its pidfile only once it listens, so a ready server is:
+        # pidfile, and that pid answering on our port (not another Redis on it).
+        pid = _redis_pid(data_dir)
+        if pid is not None and _redis_process_id(port) == pid:
+            with contextlib.suppress(redis.RedisError):
+                if _ping(port):
+                    return
+        # One that cannot listen (port taken after our check, by a listener or by
+        # some client's outgoing connection) logs why and exits: fail now, not at
+        # the deadline.
+        daemon = _daemon_pid(log, log_start)
+        if pid is None and daemon is not None and not _pid_alive(daemon):
+            raise StackError(f"Redis exited while starting on port {port}\n{_log_tail(log)}")
+        if time.monotonic() > deadline:
+            raise StackError(
+                f"Redis did not answer on port {port} within {REDIS_START_TIMEOUT_S:.0f} s\n"
+                f"{_log_tail(log)}"
+            )
+        time.sleep(POLL_INTERVAL_S)
 
 
 def _ping(port: int) -> bool:
