@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -211,7 +212,7 @@ class _Ids:
     def uuid(self) -> uuid.UUID:
         return uuid.UUID(int=self.rng.getrandbits(128), version=4)
 
-    def unique(self, make: Any) -> str:
+    def unique(self, make: Callable[[], object]) -> str:
         while True:
             value = str(make())
             if value not in self.used:

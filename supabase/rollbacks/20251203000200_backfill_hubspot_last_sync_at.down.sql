@@ -1,2 +1,0 @@
--- Nothing to undo: the backfilled column is removed by 20251203000100's rollback.
-select 1;

@@ -1,3 +1,0 @@
-set local lock_timeout = '1s';
-alter table hubspot_sync.hubspot_contact_credits drop constraint if exists contact_credits_non_negative;
-alter table hubspot_sync.hubspot_mock_exams drop constraint if exists mock_exams_seats_non_negative;
