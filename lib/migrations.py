@@ -37,7 +37,8 @@ ROLLBACKS_DIR = ROOT / "supabase" / "rollbacks"
 NO_TRANSACTION_MARKER = "-- migrate: no-transaction"
 DESTRUCTIVE_MARKER = "DESTRUCTIVE"
 
-# A migration that gives up on its lock (lock_timeout, SQLSTATE 55P03) is retried:
+# A migration that gives up on its lock (lock_timeout, 55P03) or loses a deadlock
+# (40P01) is retried:
 # it failed without waiting long, so trying again a moment later is what an operator
 # would do by hand. Five tries spread over ~15 s ride out a burst of long transactions.
 LOCK_RETRIES = 5
@@ -139,7 +140,7 @@ def _run_file(
                     conn.execute(text.encode())
                     _bookkeep(conn, record, forget, name, text)
             return
-        except psycopg.errors.LockNotAvailable:
+        except (psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected):
             if attempt == LOCK_RETRIES:
                 raise
             time.sleep(LOCK_RETRY_PAUSE_S * attempt)
@@ -155,10 +156,14 @@ def _bookkeep(
             (record, name, [text]),
         )
     if forget is not None:
-        conn.execute("delete from supabase_migrations.schema_migrations where version = %s", (forget,))
+        conn.execute(
+            "delete from supabase_migrations.schema_migrations where version = %s", (forget,)
+        )
 
 
-def up(database_url: str, to: str | None = None, migrations: Iterable[Migration] | None = None) -> list[str]:
+def up(
+    database_url: str, to: str | None = None, migrations: Iterable[Migration] | None = None
+) -> list[str]:
     """Apply every pending migration (up to and including `to`). Returns the versions applied."""
     done: list[str] = []
     with psycopg.connect(database_url, autocommit=True, prepare_threshold=None) as conn:

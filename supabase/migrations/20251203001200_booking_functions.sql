@@ -201,6 +201,9 @@ create or replace function hubspot_sync.book(
 ) returns jsonb
 language plpgsql
 set search_path = hubspot_sync, pg_temp
+-- A booking waits at most 3 s for its locks (pretix's figure): past that the exam is
+-- in a stampede and the caller gets a retryable 503 instead of a hung request.
+set lock_timeout = '3s'
 as $$
 declare
   v_student_id text := _student_id(p_student_id);
@@ -414,6 +417,7 @@ create or replace function hubspot_sync.cancel_booking(
 ) returns jsonb
 language plpgsql
 set search_path = hubspot_sync, pg_temp
+set lock_timeout = '3s'  -- as book()
 as $$
 declare
   v_student_id text := _student_id(p_student_id);

@@ -37,8 +37,18 @@ grant usage, select on all sequences in schema hubspot_sync to service_role;
 grant execute on all functions in schema hubspot_sync to service_role;
 grant usage on type hubspot_sync.mock_set_enum to service_role;
 
-alter table hubspot_sync.hubspot_contact_credits enable row level security;
-alter table hubspot_sync.hubspot_mock_exams enable row level security;
-alter table hubspot_sync.hubspot_bookings enable row level security;
-alter table hubspot_sync.audit_log enable row level security;
-alter table hubspot_sync.supabase_audit_log enable row level security;
+-- RLS is on for every table already (the pre-migration schema and the audit log's own
+-- migration enabled it). Checked here rather than re-enabled: ALTER TABLE would take
+-- an ACCESS EXCLUSIVE lock on each table for nothing.
+do $$
+declare
+  missing text;
+begin
+  select string_agg(c.relname, ', ') into missing
+    from pg_class c join pg_namespace n on n.oid = c.relnamespace
+   where n.nspname = 'hubspot_sync' and c.relkind = 'r' and not c.relrowsecurity;
+  if missing is not null then
+    raise exception 'row level security is off on: %', missing;
+  end if;
+end
+$$;

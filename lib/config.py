@@ -1,0 +1,83 @@
+"""Typed settings, read from the environment once per process.
+
+Nothing here imports a heavy library: every function imports this at cold start.
+A missing or malformed setting raises ConfigError naming the variable, at first use.
+The README's "Configuration" table lists every variable read here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cache
+
+
+class ConfigError(RuntimeError):
+    """A required setting is missing or malformed."""
+
+
+def _int(name: str, default: int, low: int, high: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _str(name: str) -> str | None:
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None
+    supabase_url: str | None
+    supabase_service_role_key: str | None
+    redis_url: str | None
+    upstash_redis_rest_url: str | None
+    upstash_redis_rest_token: str | None
+    # Connections per function instance. Vercel runs one request per instance at a
+    # time for WSGI functions, but the threaded local server and the benchmarks share
+    # one process across threads; Supavisor multiplexes these onto few server
+    # connections, so a small per-instance pool is cheap.
+    db_pool_max_size: int
+    # How long a request waits for a free pooled connection before answering 503.
+    # Under a rush a queue of a few seconds is better than a failure; beyond 5 s the
+    # student has given up anyway.
+    db_pool_timeout_s: int
+    # Upper bound for any single database call (covers the 3 s lock_timeout inside
+    # the booking functions plus the work itself).
+    db_statement_timeout_ms: int
+
+    @property
+    def db_backend(self) -> str:
+        """'psycopg' when DATABASE_URL is set, else 'supabase' when the Supabase URL
+        and service-role key are; ConfigError otherwise."""
+        if self.database_url:
+            return "psycopg"
+        if self.supabase_url and self.supabase_service_role_key:
+            return "supabase"
+        raise ConfigError(
+            "set DATABASE_URL, or SUPABASE_URL together with SUPABASE_SERVICE_ROLE_KEY"
+        )
+
+
+@cache
+def settings() -> Settings:
+    return Settings(
+        database_url=_str("DATABASE_URL"),
+        supabase_url=_str("SUPABASE_URL"),
+        supabase_service_role_key=_str("SUPABASE_SERVICE_ROLE_KEY"),
+        redis_url=_str("REDIS_URL"),
+        upstash_redis_rest_url=_str("UPSTASH_REDIS_REST_URL"),
+        upstash_redis_rest_token=_str("UPSTASH_REDIS_REST_TOKEN"),
+        db_pool_max_size=_int("DB_POOL_MAX_SIZE", 4, 1, 200),
+        db_pool_timeout_s=_int("DB_POOL_TIMEOUT_S", 5, 1, 60),
+        db_statement_timeout_ms=_int("DB_STATEMENT_TIMEOUT_MS", 8000, 100, 120_000),
+    )

@@ -1,0 +1,281 @@
+"""Calls into the database: `rpc(name, params) -> dict`, and nothing else.
+
+Every business rule lives in the SQL functions of schema `hubspot_sync`; this module
+only gets a call there and back. Two backends give the same behaviour:
+
+* psycopg with a connection pool (DATABASE_URL): direct or through Supabase's
+  Supavisor pooler in transaction mode, so no prepared statements
+  (prepare_threshold=None) and no session state (each call is one autocommit
+  statement; the functions set what they need transaction-locally).
+* supabase-py (SUPABASE_URL + SUPABASE_SERVICE_ROLE_KEY): POST /rest/v1/rpc/<name>.
+
+Both import their driver lazily (cold start is import time) and raise the same
+lib.errors types. Transient failures are retried here: every function we call is
+idempotent (book replays by key or by student+exam; cancel_booking of a cancelled
+booking changes nothing; look-ups only read), so a retry after a dropped connection
+cannot book or refund twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+from lib.config import Settings, settings
+from lib.errors import AppError, DatabaseBusy, DatabaseFailure, DatabaseUnavailable
+
+if TYPE_CHECKING:
+    from psycopg import sql as psycopg_sql
+    from psycopg_pool import ConnectionPool
+
+log = logging.getLogger(__name__)
+
+SCHEMA = "hubspot_sync"
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+# SQLSTATEs worth an immediate retry: another transaction won a race and ours was
+# rolled back whole. Lock timeouts (55P03) are not retried: the call already waited
+# the function's lock_timeout, and waiting again would only lengthen the queue.
+RETRY_SQLSTATES = frozenset({"40001", "40P01"})
+BUSY_SQLSTATES = RETRY_SQLSTATES | {"55P03", "57014"}  # + statement timeout
+# Three tries with 20-80 ms jittered pauses: serialization failures clear in
+# milliseconds, and a booking request must stay well inside its latency budget.
+MAX_ATTEMPTS = 3
+RETRY_PAUSE_S = 0.02
+
+
+class Backend(Protocol):
+    def call(self, name: str, params: Mapping[str, Any]) -> dict[str, Any]: ...
+    def close(self) -> None: ...
+
+
+class _Transient(Exception):
+    """Internal: a failure that a retry may cure. Wraps the final AppError to raise."""
+
+    def __init__(self, final: Exception) -> None:
+        super().__init__(str(final))
+        self.final = final
+
+
+def _check_name(name: str, params: Mapping[str, Any]) -> None:
+    # Names come from our own code, never from a request; this guards against a
+    # programming error ever turning into SQL text.
+    for identifier in (name, *params):
+        if not _IDENTIFIER.match(identifier):
+            raise ValueError(f"not an SQL identifier: {identifier!r}")
+
+
+def _with_retries(attempt: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    for number in range(1, MAX_ATTEMPTS + 1):
+        try:
+            return attempt()
+        except _Transient as transient:
+            if number == MAX_ATTEMPTS:
+                raise transient.final from transient
+            time.sleep(RETRY_PAUSE_S * number * (1 + random.random()))  # noqa: S311
+    raise AssertionError("unreachable")
+
+
+class PsycopgBackend:
+    """DATABASE_URL through a psycopg connection pool."""
+
+    def __init__(self, config: Settings, min_size: int = 1) -> None:
+        """`min_size` connections are kept open; a function instance needs one, a
+        long-lived server or a benchmark wants them all ready before the rush."""
+        from psycopg_pool import ConnectionPool
+
+        assert config.database_url
+        self._pool: ConnectionPool = ConnectionPool(
+            config.database_url,
+            min_size=min(min_size, config.db_pool_max_size),
+            max_size=config.db_pool_max_size,
+            timeout=config.db_pool_timeout_s,
+            kwargs={
+                "autocommit": True,
+                "prepare_threshold": None,
+                # Sent as a startup parameter; Supavisor passes it through.
+                "options": f"-c statement_timeout={config.db_statement_timeout_ms}",
+                # A connect that takes longer than this means the database is not
+                # there; fail fast so the request can answer 503.
+                "connect_timeout": 5,
+            },
+            # Opening lazily keeps a cold start from paying for a connection that a
+            # request may not need (health checks of Redis only, validation errors).
+            open=False,
+            name="booking",
+        )
+        self._opened = False
+        self._lock = threading.Lock()
+        self._statements: dict[tuple[str, tuple[str, ...]], psycopg_sql.Composed] = {}
+
+    def _statement(self, name: str, keys: tuple[str, ...]) -> psycopg_sql.Composed:
+        from psycopg import sql
+
+        cached = self._statements.get((name, keys))
+        if cached is None:
+            arguments = sql.SQL(", ").join(
+                sql.SQL("{} => {}").format(sql.Identifier(key), sql.Placeholder(key))
+                for key in keys
+            )
+            cached = sql.SQL("select {}.{}({})").format(
+                sql.Identifier(SCHEMA), sql.Identifier(name), arguments
+            )
+            self._statements[(name, keys)] = cached
+        return cached
+
+    def _ensure_open(self, wait: bool = False) -> None:
+        if not self._opened:
+            with self._lock:
+                if not self._opened:
+                    self._pool.open(wait=wait)
+                    self._opened = True
+
+    def warm_up(self) -> None:
+        """Open the pool and wait until min_size connections are ready."""
+        self._ensure_open(wait=True)
+
+    def call(self, name: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        import psycopg
+        from psycopg_pool import PoolTimeout
+
+        self._ensure_open()
+        statement = self._statement(name, tuple(params))
+
+        def attempt() -> dict[str, Any]:
+            try:
+                with self._pool.connection() as conn:
+                    row = conn.execute(statement, dict(params)).fetchone()
+            except PoolTimeout as exc:
+                raise _Transient(DatabaseUnavailable("no database connection available")) from exc
+            except psycopg.errors.OperationalError as exc:
+                sqlstate = exc.sqlstate
+                if sqlstate in BUSY_SQLSTATES:
+                    raise _busy(sqlstate) from exc
+                # Connection refused, dropped or reset: the pool discards the
+                # broken connection; a retry gets a fresh one.
+                raise _Transient(DatabaseUnavailable()) from exc
+            except psycopg.Error as exc:
+                if exc.sqlstate in BUSY_SQLSTATES:
+                    raise _busy(exc.sqlstate) from exc
+                raise DatabaseFailure(exc.sqlstate, str(exc)) from exc
+            if row is None or not isinstance(row[0], dict):
+                raise DatabaseFailure(None, f"{name} returned {row!r}")
+            return row[0]
+
+        return _with_retries(attempt)
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+def _busy(sqlstate: str | None) -> Exception:
+    if sqlstate in RETRY_SQLSTATES:
+        return _Transient(DatabaseBusy())
+    return DatabaseBusy()
+
+
+class SupabaseBackend:
+    """SUPABASE_URL + SUPABASE_SERVICE_ROLE_KEY through supabase-py (PostgREST RPC)."""
+
+    # PostgREST reports its own failures with PGRST codes: pool exhausted or the
+    # database unreachable means "try again later", not a bug.
+    UNAVAILABLE_CODES = frozenset({"PGRST000", "PGRST001", "PGRST002", "PGRST003"})
+
+    def __init__(self, config: Settings) -> None:
+        import httpx
+
+        from supabase import ClientOptions, create_client
+
+        assert config.supabase_url and config.supabase_service_role_key
+        # supabase-py's default HTTP timeout is 120 s; a request must fail long before
+        # a student gives up, and a call never legitimately takes longer than the
+        # statement timeout. The timeout goes on our own HTTP client: postgrest-py
+        # deprecates its `timeout` argument (supabase-py's postgrest_client_timeout)
+        # with a DeprecationWarning on the first call.
+        self._http = httpx.Client(timeout=config.db_statement_timeout_ms / 1000 + 2)
+        options = ClientOptions(
+            schema=SCHEMA,
+            httpx_client=self._http,
+            auto_refresh_token=False,
+            persist_session=False,
+        )
+        self._client = create_client(config.supabase_url, config.supabase_service_role_key, options)
+
+    def call(self, name: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        import httpx
+        from postgrest.exceptions import APIError
+
+        def attempt() -> dict[str, Any]:
+            try:
+                response = self._client.rpc(name, dict(params)).execute()
+            except APIError as exc:
+                code = exc.code or ""
+                if code in BUSY_SQLSTATES:
+                    raise _busy(code) from exc
+                if code in self.UNAVAILABLE_CODES:
+                    raise _Transient(DatabaseUnavailable()) from exc
+                raise DatabaseFailure(code, exc.message or str(exc)) from exc
+            except httpx.HTTPError as exc:
+                raise _Transient(DatabaseUnavailable()) from exc
+            data = response.data
+            if not isinstance(data, dict):
+                raise DatabaseFailure(None, f"{name} returned {type(data).__name__}")
+            return data
+
+        return _with_retries(attempt)
+
+    def close(self) -> None:
+        self._http.close()
+
+
+_backend: Backend | None = None
+_backend_lock = threading.Lock()
+
+
+def backend() -> Backend:
+    """The process-wide backend, created on first use (thread-safe)."""
+    global _backend  # noqa: PLW0603 - one pool per process is the point
+    if _backend is None:
+        with _backend_lock:
+            if _backend is None:
+                config = settings()
+                _backend = (
+                    PsycopgBackend(config)
+                    if config.db_backend == "psycopg"
+                    else SupabaseBackend(config)
+                )
+    return _backend
+
+
+def use_backend(replacement: Backend | None) -> Backend | None:
+    """Swap the process-wide backend (tests, the local server). Returns the old one."""
+    global _backend
+    with _backend_lock:
+        previous, _backend = _backend, replacement
+    return previous
+
+
+def _reject_nul(params: Mapping[str, Any]) -> None:
+    # PostgreSQL text cannot hold NUL; the driver would fail with an opaque error.
+    # Answer it like any other bad input, naming the field (parameter minus "p_").
+    for key, value in params.items():
+        if isinstance(value, str) and "\x00" in value:
+            field = key.removeprefix("p_")
+            raise AppError("INVALID_INPUT", f"{field} contains a NUL character", field)
+
+
+def rpc(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Call hubspot_sync.<name>(key => value, ...) and return its jsonb answer.
+
+    Business rejections come back as {"ok": false, "code": ...}: look at "ok".
+    Raises AppError(INVALID_INPUT) for a NUL in a string, DatabaseBusy /
+    DatabaseUnavailable (retryable, 503) or DatabaseFailure (a bug, 500) otherwise.
+    """
+    _check_name(name, params)
+    _reject_nul(params)
+    return backend().call(name, params)

@@ -1,0 +1,13 @@
+-- Dual-ID: Postgres may now create a contact before HubSpot does.
+-- Online-safety: catalogue-only ALTERs (no rewrite, no scan), one table per file so
+-- that the migration never holds a lock on one table while waiting for another: with
+-- several tables in one transaction, a booking that touches them in the other order
+-- deadlocks against us (tests/sql/test_migrations.py caught exactly that). The brief
+-- ACCESS EXCLUSIVE lock is bounded by lock_timeout: we give up (and the runner
+-- retries) rather than queue behind a long transaction while every booking queues
+-- behind us. 1 s is the longest stall we accept for writers.
+set local lock_timeout = '1s';
+
+alter table hubspot_sync.hubspot_contact_credits
+  alter column hubspot_id drop not null,
+  add column if not exists hubspot_last_sync_at timestamptz;

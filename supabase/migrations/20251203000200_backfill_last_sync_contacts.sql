@@ -1,0 +1,6 @@
+-- Every contacts row that came from HubSpot counts as in sync as of its last mirror time.
+-- Row locks only (no table lock), one table per transaction; the audit trigger
+-- ignores this bookkeeping column, so no audit rows are written.
+update hubspot_sync.hubspot_contact_credits
+   set hubspot_last_sync_at = coalesce(synced_at, updated_at, now())
+ where hubspot_id is not null and hubspot_last_sync_at is null;

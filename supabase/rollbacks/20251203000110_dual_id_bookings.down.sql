@@ -1,0 +1,14 @@
+-- Back to HubSpot-first for bookings. Refuses (and changes nothing) while any booking
+-- still waits for its HubSpot id: run the sync first, or those rows could not be kept.
+set local lock_timeout = '1s';
+do $$
+begin
+  if exists (select 1 from hubspot_sync.hubspot_bookings where hubspot_id is null) then
+    raise exception 'bookings without a HubSpot id exist; sync them before rolling back'
+      using errcode = 'P0001';
+  end if;
+end
+$$;
+alter table hubspot_sync.hubspot_bookings
+  drop column if exists hubspot_last_sync_at,
+  alter column hubspot_id set not null;

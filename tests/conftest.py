@@ -1,0 +1,113 @@
+"""Fixtures shared by the whole suite: real PostgreSQL and Redis, never mocks.
+
+Where they come from:
+* TEST_DATABASE_URL / TEST_REDIS_URL when set (CI points them at the PostgreSQL 15 and
+  Redis 7 this machine runs);
+* otherwise the embedded stack (local/stack.py) in .local/test-*, started once and
+  left running for the next run, on ports apart from `./run dev`'s.
+
+Each test session (each xdist worker) works in its own freshly migrated database,
+dropped at the end, so runs never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from lib import migrations
+from lib.config import Settings
+from lib.db import PsycopgBackend
+from tests.helpers import Db
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_PG_PORT = 54339
+TEST_REDIS_PORT = 63799
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> str:
+    """A URL to a database on a server where we may CREATE DATABASE."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        return url
+    from local.stack import ensure_postgres
+
+    return ensure_postgres(ROOT / ".local" / "test-postgres", TEST_PG_PORT)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    url = os.environ.get("TEST_REDIS_URL")
+    if url:
+        return url
+    from local.stack import ensure_redis
+
+    return ensure_redis(ROOT / ".local" / "test-redis", TEST_REDIS_PORT)
+
+
+def _with_database(admin_url: str, name: str) -> str:
+    return psycopg.conninfo.make_conninfo(admin_url, dbname=name)
+
+
+@pytest.fixture(scope="session")
+def new_database(pg_admin_url: str) -> Iterator[Callable[[], str]]:
+    """Factory: an empty database of its own; all are dropped at session end."""
+    created: list[str] = []
+
+    def make() -> str:
+        name = f"booking_test_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+            conn.execute(f'create database "{name}"')
+        created.append(name)
+        return _with_database(pg_admin_url, name)
+
+    yield make
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        for name in created:
+            conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+@pytest.fixture(scope="session")
+def database_url(new_database: Callable[[], str]) -> str:
+    """This session's database, fully migrated."""
+    url = new_database()
+    migrations.up(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def backend(database_url: str) -> Iterator[PsycopgBackend]:
+    instance = PsycopgBackend(
+        Settings(
+            database_url=database_url,
+            supabase_url=None,
+            supabase_service_role_key=None,
+            redis_url=None,
+            upstash_redis_rest_url=None,
+            upstash_redis_rest_token=None,
+            db_pool_max_size=40,
+            db_pool_timeout_s=10,
+            db_statement_timeout_ms=20_000,
+        ),
+        # All connections open before any test: a race test must race inside
+        # PostgreSQL, not in the pool's connection setup.
+        min_size=40,
+    )
+    instance.warm_up()
+    yield instance
+    instance.close()
+
+
+@pytest.fixture
+def db(database_url: str, backend: PsycopgBackend) -> Iterator[Db]:
+    """The migrated database, emptied before the test, with row factories."""
+    helper = Db(database_url, backend)
+    helper.truncate()
+    yield helper
+    helper.close()
