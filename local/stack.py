@@ -50,8 +50,10 @@ ROOT = Path(__file__).resolve().parent.parent
 LOCAL_DIR = ROOT / ".local"
 DEFAULT_POSTGRES_DIR = LOCAL_DIR / "postgres"
 DEFAULT_REDIS_DIR = LOCAL_DIR / "redis"
-DEFAULT_POSTGRES_PORT = 54329
-DEFAULT_REDIS_PORT = 63790
+# Below 32768: Linux hands out 32768-60999 as ephemeral source ports, and a client
+# connection holding the port for a moment would make the server fail to start.
+DEFAULT_POSTGRES_PORT = 15432
+DEFAULT_REDIS_PORT = 16379
 HOST = "127.0.0.1"
 POSTGRES_SUPERUSER = "postgres"
 POSTGRES_SYSTEM_USER = "embedded_postgres"

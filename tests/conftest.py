@@ -26,8 +26,8 @@ from lib.db import PsycopgBackend
 from tests.helpers import Db
 
 ROOT = Path(__file__).resolve().parent.parent
-TEST_PG_PORT = 54339
-TEST_REDIS_PORT = 63799
+TEST_PG_PORT = 15433  # apart from ./run dev (15432), below the ephemeral port range
+TEST_REDIS_PORT = 16380
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +38,8 @@ def pg_admin_url() -> str:
         return url
     from local.stack import ensure_postgres
 
-    return ensure_postgres(ROOT / ".local" / "test-postgres", TEST_PG_PORT)
+    # Not durable: a crash loses a throwaway test cluster, and fsync-free is faster.
+    return ensure_postgres(ROOT / ".local" / "test-postgres", TEST_PG_PORT, durable=False)
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +49,7 @@ def redis_url() -> str:
         return url
     from local.stack import ensure_redis
 
-    return ensure_redis(ROOT / ".local" / "test-redis", TEST_REDIS_PORT)
+    return ensure_redis(ROOT / ".local" / "test-redis", TEST_REDIS_PORT, durable=False)
 
 
 def _with_database(admin_url: str, name: str) -> str:

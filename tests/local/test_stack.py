@@ -27,7 +27,7 @@ from local import stack
 from local.seed import CREDIT_KINDS, DEMO_CREDITS, DEMO_EMAIL, DEMO_STUDENT_ID, seed
 
 # Ports other stacks on this machine use: ./run dev, the suite's servers, the system ones.
-TAKEN_PORTS = frozenset({5432, 6379, 54329, 63790, 54339, 63799})
+TAKEN_PORTS = frozenset({5432, 6379, 15432, 16379, 15433, 16380})
 TORONTO = ZoneInfo("America/Toronto")
 MOCK_TYPES = {"Situational Judgment", "Clinical Skills", "Mini-mock", "Mock Discussion"}
 LEGACY_CODE = re.compile(
