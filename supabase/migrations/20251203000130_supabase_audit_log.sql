@@ -24,7 +24,7 @@ alter table hubspot_sync.supabase_audit_log enable row level security;
 -- record_change: one audit row per inserted, deleted or meaningfully updated row.
 -- Who and why come from transaction-local settings (app.actor, app.reason) that the
 -- booking functions set; without them the database role is recorded. Updates that
--- touch only sync bookkeeping (updated_at, synced_at, hubspot_last_sync_at) are not
+-- touch only bookkeeping (updated_at, synced_at, hubspot_last_sync_at, seats_version) are not
 -- business changes and write nothing. For updates, old_values/new_values hold only
 -- the changed columns, which keeps the log small on the booking hot path.
 create or replace function hubspot_sync.record_change() returns trigger
@@ -43,7 +43,7 @@ begin
       into changed, old_diff, new_diff
       from jsonb_each(n) k
      where k.value is distinct from o -> k.key
-       and k.key not in ('updated_at', 'synced_at', 'hubspot_last_sync_at');
+       and k.key not in ('updated_at', 'synced_at', 'hubspot_last_sync_at', 'seats_version');
     if cardinality(changed) = 0 then
       return null;
     end if;

@@ -139,6 +139,15 @@ returns jsonb language sql immutable as $$
     'created_at', b.created_at, 'updated_at', b.updated_at)
 $$;
 
+-- Seat count of one exam as the API and Redis see it. `version` orders the copies
+-- (see 20251203001150_mock_exams_seats_version.sql).
+create or replace function hubspot_sync._seats_json(e hubspot_sync.hubspot_mock_exams)
+returns jsonb language sql immutable as $$
+  select case when e.id is null then null else jsonb_build_object(
+    'exam_id', e.id, 'capacity', coalesce(e.capacity, 0), 'booked', coalesce(e.total_bookings, 0),
+    'version', e.seats_version) end
+$$;
+
 -- New booking codes: BK-<exam date>-<6 characters>. The alphabet leaves out 0/O, 1/I/L
 -- so a code read over the phone is unambiguous. Uniqueness is enforced by
 -- uq_bookings_booking_code; 31^6 codes per exam date make a clash a non-event, and
@@ -189,7 +198,7 @@ $$;
 -- exam is rejected (IDEMPOTENCY_KEY_REUSED).
 -- p_admin: an admin booking on the student's behalf: token 'Admin Override', no credit
 -- spent. Capacity and every other rule still apply: nothing is ever oversold.
--- Returns {"ok", "replayed", "booking", "credits", "seats": {"capacity", "booked"}}.
+-- Returns {"ok", "replayed", "booking", "credits", "seats": {"exam_id", "capacity", "booked", "version"}}.
 create or replace function hubspot_sync.book(
   p_student_id text,
   p_email text,
@@ -265,7 +274,7 @@ begin
       end if;
       return jsonb_build_object('ok', true, 'replayed', true,
         'booking', _booking_json(v_booking, v_exam), 'credits', _credits_json(v_contact),
-        'seats', jsonb_build_object('capacity', v_exam.capacity, 'booked', v_exam.total_bookings));
+        'seats', _seats_json(v_exam));
     end if;
   else
     select * into v_booking from hubspot_bookings
@@ -277,7 +286,7 @@ begin
     if found then
       return jsonb_build_object('ok', true, 'replayed', true,
         'booking', _booking_json(v_booking, v_exam), 'credits', _credits_json(v_contact),
-        'seats', jsonb_build_object('capacity', v_exam.capacity, 'booked', v_exam.total_bookings));
+        'seats', _seats_json(v_exam));
     end if;
   end if;
 
@@ -388,13 +397,14 @@ begin
   end if;
 
   update hubspot_mock_exams
-     set total_bookings = coalesce(total_bookings, 0) + 1, updated_at = now()
+     set total_bookings = coalesce(total_bookings, 0) + 1, seats_version = seats_version + 1,
+         updated_at = now()
    where id = v_exam.id
   returning * into v_exam;
 
   return jsonb_build_object('ok', true, 'replayed', false,
     'booking', _booking_json(v_booking, v_exam), 'credits', _credits_json(v_contact),
-    'seats', jsonb_build_object('capacity', v_exam.capacity, 'booked', v_exam.total_bookings));
+    'seats', _seats_json(v_exam));
 end
 $$;
 
@@ -461,7 +471,7 @@ begin
     return jsonb_build_object('ok', true, 'already_cancelled', true, 'credits_restored', 0,
       'booking', _booking_json(v_booking, v_exam),
       'credits', case when v_contact.id is null then null else _credits_json(v_contact) end,
-      'seats', jsonb_build_object('capacity', v_exam.capacity, 'booked', v_exam.total_bookings));
+      'seats', _seats_json(v_exam));
   end if;
   if v_booking.is_active is distinct from 'Active' then
     return _reject('BOOKING_NOT_CANCELLABLE', 'Only an active booking can be cancelled');
@@ -495,7 +505,8 @@ begin
 
   if v_exam.id is not null then
     update hubspot_mock_exams
-       set total_bookings = greatest(coalesce(total_bookings, 0) - 1, 0), updated_at = now()
+       set total_bookings = greatest(coalesce(total_bookings, 0) - 1, 0),
+           seats_version = seats_version + 1, updated_at = now()
      where id = v_exam.id
     returning * into v_exam;
   end if;
@@ -504,7 +515,7 @@ begin
     'credits_restored', case when v_kind is null then 0 else 1 end,
     'booking', _booking_json(v_booking, v_exam),
     'credits', case when v_contact.id is null then null else _credits_json(v_contact) end,
-    'seats', jsonb_build_object('capacity', v_exam.capacity, 'booked', v_exam.total_bookings));
+    'seats', _seats_json(v_exam));
 end
 $$;
 

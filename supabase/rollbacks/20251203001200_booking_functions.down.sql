@@ -6,6 +6,7 @@ drop function if exists hubspot_sync.cancel_booking(text, text, text, text, bool
 drop function if exists hubspot_sync.book(text, text, text, text, text, text, text);
 drop function if exists hubspot_sync._find_booking(text, text, text);
 drop function if exists hubspot_sync._new_booking_code(date);
+drop function if exists hubspot_sync._seats_json(hubspot_sync.hubspot_mock_exams);
 drop function if exists hubspot_sync._booking_json(hubspot_sync.hubspot_bookings, hubspot_sync.hubspot_mock_exams);
 drop function if exists hubspot_sync._contact_json(hubspot_sync.hubspot_contact_credits);
 drop function if exists hubspot_sync._credits_json(hubspot_sync.hubspot_contact_credits);

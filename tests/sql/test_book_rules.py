@@ -46,7 +46,9 @@ def test_book_spends_exactly_one_credit_of_the_right_kind(
     assert after == expected
     assert result["credits"] == after
     assert db.seats(exam) == 1 == db.held_seats(exam)
-    assert result["seats"] == {"capacity": 10, "booked": 1}
+    assert result["seats"]["capacity"] == 10 and result["seats"]["booked"] == 1
+    assert result["seats"]["exam_id"] == str(exam["id"])
+    assert result["seats"]["version"] == 1
 
 
 def test_booking_is_stored_with_null_hubspot_id_and_a_new_style_code(db: Db) -> None:

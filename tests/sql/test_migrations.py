@@ -80,7 +80,7 @@ def _snapshot(url: str) -> dict[str, list[dict[str, Any]]]:
                 for r in conn.execute(
                     "select column_name from information_schema.columns where table_schema ="
                     " 'hubspot_sync' and table_name = %s and column_name not in"
-                    " ('hubspot_last_sync_at', 'total_bookings', 'updated_at')"
+                    " ('hubspot_last_sync_at', 'total_bookings', 'updated_at', 'seats_version')"
                     " order by ordinal_position",
                     (table,),
                 )
