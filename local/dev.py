@@ -4,11 +4,15 @@
    servers of local/stack.py (started now, or reused if already running);
 2. the migrations (lib.migrations.up);
 3. the demo data (local/seed.py), loaded once;
-4. prints how to connect, then runs until Ctrl-C or SIGTERM and stops the servers
-   this run started (never ones it found running or was pointed at).
+4. prints how to connect, then serves the API functions and public/ on
+   http://localhost:3000 (local/server.py: gunicorn, routed as Vercel routes) until
+   Ctrl-C or SIGTERM, and stops the servers this run started (never ones it found
+   running or was pointed at).
 
-    python -m local.dev              # set up, then wait
-    python -m local.dev --no-wait    # set up, print, exit; the servers keep running
+    python -m local.dev              # set up, then serve
+    python -m local.dev --port 3001  # serve on another port
+    python -m local.dev --no-wait    # set up, print, exit (no API server); the
+                                     # database servers keep running
     python -m local.dev --stop       # stop the embedded servers
 """
 
@@ -20,7 +24,6 @@ import os
 import re
 import signal
 import sys
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +32,7 @@ from types import FrameType
 import psycopg
 
 from lib import migrations
-from local import stack
+from local import server, stack
 from local.seed import DEMO_CREDITS, DEMO_EMAIL, DEMO_STUDENT_ID, SeedError, seed
 
 # Hosts where migrating and seeding cannot hurt anyone's real data.
@@ -140,15 +143,29 @@ def print_summary(services: Services, *, waiting: bool) -> None:
         print("\nServers left running; `./run dev --stop` stops them.", flush=True)
 
 
-def serve(services: Services) -> None:
-    """Run until interrupted (KeyboardInterrupt, which SIGTERM raises too).
-
-    The local API server plugs in here: start it on services.database_url /
-    redis_url and serve_forever(); the interrupt unwinds it and main() stops the
-    servers. Until then there is nothing to serve, so this only waits.
-    """
-    del services  # the API server will use it
-    threading.Event().wait()
+def serve(services: Services, options: server.Options) -> None:
+    """Serve the API and pages until interrupted (KeyboardInterrupt, which SIGTERM
+    raises too), on this run's database and Redis. The server is a child process:
+    gunicorn owns its own signals and forks its workers from a fresh interpreter.
+    Raises ServerError if it cannot start or stops on its own."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": services.database_url,
+        "REDIS_URL": services.redis_url,
+    }
+    process = server.start(options, env)
+    host = "localhost" if options.host == server.DEFAULT_HOST else options.host
+    try:
+        print(
+            f"\nServing http://{host}:{options.port}  (API and public/; "
+            f"gunicorn, {options.workers} workers x {options.threads} threads, "
+            "restarts workers when loaded code changes)",
+            flush=True,
+        )
+        code = process.wait()
+        raise server.ServerError(f"the API server exited with status {code}")
+    finally:
+        server.stop(process)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -181,6 +198,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-seed", action="store_true", help="do not load the demo data")
     parser.add_argument("--pg-port", type=int, default=stack.DEFAULT_POSTGRES_PORT)
     parser.add_argument("--redis-port", type=int, default=stack.DEFAULT_REDIS_PORT)
+    parser.add_argument("--host", default=server.DEFAULT_HOST, help="where the API server listens")
+    parser.add_argument("--port", type=int, default=server.DEFAULT_PORT)
     parser.add_argument(
         "--allow-remote",
         action="store_true",
@@ -214,10 +233,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.no_wait:
             detached = True
             return 0
-        serve(services)
+        # reload: an edited function or lib/ module is live on the next request.
+        serve(services, server.Options(host=args.host, port=args.port, reload=True))
     except KeyboardInterrupt:
         print("\nStopping.", flush=True)
-    except (stack.StackError, migrations.MigrationError, SeedError, psycopg.Error) as exc:
+    except (
+        stack.StackError,
+        migrations.MigrationError,
+        SeedError,
+        server.ServerError,
+        psycopg.Error,
+    ) as exc:
         print(f"\n./run dev failed: {exc}", file=sys.stderr)
         return 1
     finally:
