@@ -151,7 +151,8 @@ class PsycopgBackend:
                 with self._pool.connection() as conn:
                     row = conn.execute(statement, dict(params)).fetchone()
             except PoolTimeout as exc:
-                raise _Transient(DatabaseUnavailable("no database connection available")) from exc
+                # Not retried: the pool already waited its full timeout for a connection.
+                raise DatabaseUnavailable("no database connection available") from exc
             except psycopg.errors.OperationalError as exc:
                 sqlstate = exc.sqlstate
                 if sqlstate in BUSY_SQLSTATES:

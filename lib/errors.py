@@ -18,14 +18,29 @@ class ErrorKind:
     status: int
     retryable: bool
     message: str
+    # Seconds a client should wait before retrying (sent as Retry-After), for the
+    # retryable kinds.
+    retry_after_s: int = 0
 
 
 ERRORS: dict[str, ErrorKind] = {
-    # Input
+    # Input and protocol
     "INVALID_INPUT": ErrorKind(400, False, "The request is not valid"),
     "VALIDATION_ERROR": ErrorKind(400, False, "The request is not valid"),
+    "INVALID_JSON": ErrorKind(400, False, "The request body is not valid JSON"),
+    "NOT_FOUND": ErrorKind(404, False, "Not found"),
+    "METHOD_NOT_ALLOWED": ErrorKind(405, False, "Method not allowed"),
+    "PAYLOAD_TOO_LARGE": ErrorKind(413, False, "The request body is too large"),
+    "UNSUPPORTED_MEDIA_TYPE": ErrorKind(415, False, "Send the body as application/json"),
+    # One second: a window of the per-client limit is at most a minute, and the
+    # exact wait is computed per request (lib/http.py); this is only the floor.
+    "RATE_LIMITED": ErrorKind(429, True, "Too many requests; please slow down", 1),
     # Not found (another student's booking is reported exactly like a missing one)
     "CONTACT_NOT_FOUND": ErrorKind(404, False, "No student with this student_id and email"),
+    # Login's name for the same thing, kept for the existing frontend.
+    "STUDENT_NOT_FOUND": ErrorKind(
+        404, False, "Student not found. Please check your Student ID and email."
+    ),
     "EXAM_NOT_FOUND": ErrorKind(404, False, "Mock exam not found"),
     "BOOKING_NOT_FOUND": ErrorKind(404, False, "Booking not found"),
     # Business rules
@@ -39,9 +54,22 @@ ERRORS: dict[str, ErrorKind] = {
     "IDEMPOTENCY_KEY_REUSED": ErrorKind(
         409, False, "This Idempotency-Key was already used for a different booking"
     ),
+    # A duplicate click while the first is still in flight: retrying after a second
+    # with the same Idempotency-Key returns the booking the first one made.
+    "BOOKING_IN_PROGRESS": ErrorKind(
+        409, True, "A booking for you is already in progress; please retry", 1
+    ),
     # Infrastructure
-    "DATABASE_BUSY": ErrorKind(503, True, "The service is busy; please retry shortly"),
-    "DATABASE_UNAVAILABLE": ErrorKind(503, True, "The database is unavailable; please retry"),
+    # Busy: a lock queue or a lost race; a second later the queue has moved on.
+    "DATABASE_BUSY": ErrorKind(503, True, "The service is busy; please retry shortly", 1),
+    # Unavailable: the pool timed out or the server is down; give it a few seconds.
+    "DATABASE_UNAVAILABLE": ErrorKind(
+        503, True, "The service is temporarily unavailable; please retry", 5
+    ),
+    # HubSpot is only asked at a student's first login; its outages last minutes.
+    "HUBSPOT_UNAVAILABLE": ErrorKind(
+        503, True, "We cannot verify new students right now; please retry shortly", 30
+    ),
     "INTERNAL_ERROR": ErrorKind(500, False, "Something went wrong on our side"),
 }
 
@@ -58,8 +86,10 @@ class AppError(Exception):
         self.code = code if code in ERRORS else "INTERNAL_ERROR"
         self.status = kind.status
         self.retryable = kind.retryable
+        self.retry_after_s = kind.retry_after_s
         self.message = message or kind.message
         self.field = field
+        self.details: list[dict[str, str]] | None = None
         super().__init__(f"{self.code}: {self.message}")
 
 

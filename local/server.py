@@ -307,8 +307,9 @@ def _static_file(public_dir: Path, path: str) -> Path | None:
 class Router:
     """The WSGI callable of make_app()."""
 
-    def __init__(self, api_dir: Path, public_dir: Path) -> None:
+    def __init__(self, api_dir: Path, public_dir: Path, trust_forwarded: bool = False) -> None:
         self.public_dir = public_dir.resolve()
+        self.trust_forwarded = trust_forwarded
         self.routes = discover_routes(api_dir)
         self._functions = {route.segments: _Function(route) for route in self.routes}
 
@@ -343,7 +344,11 @@ class Router:
         # Vercel's edge overwrites these with the client it saw (no spoofing through
         # them), and the runtime derives REMOTE_ADDR from X-Forwarded-For: per-client
         # rate limits read them.
+        # trust_forwarded keeps a client-sent X-Real-IP: the tests and the load
+        # generator play many clients from one machine, as if Vercel's edge had set it.
         client = str(environ.get("REMOTE_ADDR") or "127.0.0.1")
+        if self.trust_forwarded and environ.get("HTTP_X_REAL_IP"):
+            client = str(environ["HTTP_X_REAL_IP"])
         environ["HTTP_X_FORWARDED_FOR"] = client
         environ["HTTP_X_REAL_IP"] = client
         environ["HTTP_X_FORWARDED_PROTO"] = str(environ.get("wsgi.url_scheme") or "http")
@@ -409,10 +414,16 @@ class Router:
         return [data]
 
 
-def make_app(api_dir: Path = API_DIR, public_dir: Path = PUBLIC_DIR) -> WSGIApplication:
+def make_app(
+    api_dir: Path = API_DIR, public_dir: Path = PUBLIC_DIR, *, trust_forwarded: bool | None = None
+) -> WSGIApplication:
     """The router over api_dir and public_dir. Discovers the routes now; imports each
-    function on its first request."""
-    return Router(api_dir, public_dir)
+    function on its first request. trust_forwarded (default: the environment variable
+    LOCAL_TRUST_FORWARDED=1) keeps client-sent X-Real-IP headers; never in front of
+    real users."""
+    if trust_forwarded is None:
+        trust_forwarded = os.environ.get("LOCAL_TRUST_FORWARDED") == "1"
+    return Router(api_dir, public_dir, trust_forwarded)
 
 
 # ---------------------------------------------------------------- gunicorn

@@ -310,7 +310,9 @@ begin
 
   -- Rule 3: a free seat.
   if coalesce(v_exam.total_bookings, 0) >= coalesce(v_exam.capacity, 0) then
-    return _reject('EXAM_FULL', 'This mock exam is fully booked');
+    -- The seat count rides along so the caller can refresh its cached copy.
+    return _reject('EXAM_FULL', 'This mock exam is fully booked')
+           || jsonb_build_object('seats', _seats_json(v_exam));
   end if;
 
   -- Rule 4: one seat-holding booking per date and type.

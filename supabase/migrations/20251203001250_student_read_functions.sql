@@ -260,3 +260,10 @@ begin
   return jsonb_build_object('ok', true, 'contact', _contact_json(v_contact));
 end
 $$;
+
+-- health: the cheapest call that proves the function path works end to end
+-- (connection, schema, privileges).
+create or replace function hubspot_sync.health()
+returns jsonb language sql stable as $$
+  select jsonb_build_object('ok', true, 'database_time', now())
+$$;

@@ -1,3 +1,4 @@
+drop function if exists hubspot_sync.health();
 drop function if exists hubspot_sync.store_hubspot_contact(text, text, text, text, text, text, int, int, int, int, int);
 drop function if exists hubspot_sync.list_bookings(text, text, text, int, int);
 drop function if exists hubspot_sync.validate_credits(text, text, text);

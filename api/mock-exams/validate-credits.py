@@ -1,0 +1,12 @@
+"""POST /api/mock-exams/validate-credits: can this student pay for this exam type."""
+
+from lib.http import RateLimit, Request, function
+from lib.models import CreditCheck
+from lib.students import validate_credits
+
+
+def post(request: Request) -> object:
+    return validate_credits(request.model(CreditCheck))
+
+
+app = function("mock-exams.validate-credits", POST=post, rate_limit=RateLimit("validate", 120, 60))

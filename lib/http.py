@@ -1,0 +1,300 @@
+"""The function wrapper: every `api/` file is `app = function(name, POST=handler, ...)`.
+
+It owns everything an endpoint should not repeat: method dispatch (405 with Allow,
+OPTIONS for CORS preflight), the body (size limit → 413, JSON → 400), validation of
+pydantic models (400 naming the field), the per-client rate limit shared through
+Redis (429 with Retry-After), one response envelope
+    {"success": true, "data": ...}  /  {"success": false, "error": {"code", "message", ...}}
+a request id on every response, CORS headers, and one structured log line per
+request. Errors flow one way: handlers raise lib.errors.AppError (or return data);
+anything else is logged with its traceback and answered as a bare 500 with no
+internals.
+
+The result is a plain WSGI callable, which is what Vercel's Python runtime loads.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+from lib import log
+from lib.errors import AppError
+
+if TYPE_CHECKING:
+    from wsgiref.types import StartResponse, WSGIEnvironment
+
+    from pydantic import BaseModel
+
+logger = logging.getLogger("api")
+
+# Our largest legitimate body (a booking create) is well under 1 KB; 16 KB leaves room
+# for any future field and still refuses a flood of megabytes before we parse it.
+MAX_BODY_BYTES = 16 * 1024
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+_STATUS_TEXT = {
+    200: "OK",
+    201: "Created",
+    204: "No Content",
+    400: "Bad Request",
+    401: "Unauthorized",
+    402: "Payment Required",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Payload Too Large",
+    415: "Unsupported Media Type",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+CORS_HEADERS = {
+    # Students authenticate with student_id + email in each request, never with
+    # cookies, so any origin may call (the existing frontend runs on another one).
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Headers": "Content-Type, Idempotency-Key, Authorization, X-Request-Id",
+    "Access-Control-Expose-Headers": "X-Request-Id, Retry-After",
+    # Browsers cache the preflight for 10 minutes: one OPTIONS per page visit.
+    "Access-Control-Max-Age": "600",
+}
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """`limit` requests per `window_s` seconds per client, shared by all instances."""
+
+    bucket: str
+    limit: int
+    window_s: int
+
+
+@dataclass
+class Response:
+    data: Any
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Handler = Callable[["Request"], Response | Any]
+
+
+class Request:
+    def __init__(self, environ: WSGIEnvironment, request_id: str) -> None:
+        self.environ = environ
+        self.method: str = environ.get("REQUEST_METHOD", "GET").upper()
+        self.path: str = environ.get("PATH_INFO", "") or "/"
+        self.query: dict[str, str] = dict(
+            parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        )
+        self.request_id = request_id
+        self._body: bytes | None = None
+
+    def header(self, name: str) -> str | None:
+        key = "HTTP_" + name.upper().replace("-", "_")
+        if name.lower() == "content-type":
+            key = "CONTENT_TYPE"
+        value = self.environ.get(key)
+        return str(value) if value is not None else None
+
+    @property
+    def client_id(self) -> str:
+        """Who to rate-limit: the client address Vercel's edge saw."""
+        forwarded = self.header("X-Real-IP") or (self.header("X-Forwarded-For") or "").split(",")[0]
+        return forwarded.strip()[:64] or str(self.environ.get("REMOTE_ADDR", "unknown"))
+
+    def segment(self, index: int) -> str:
+        """A path segment (negative counts from the end). Dynamic ids come from the path,
+        never from the query string, where a client could override Vercel's `id=`."""
+        parts = [p for p in self.path.split("/") if p]
+        try:
+            return parts[index]
+        except IndexError:
+            raise AppError("NOT_FOUND") from None
+
+    def body(self) -> bytes:
+        if self._body is None:
+            try:
+                length = int(self.environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                raise AppError("INVALID_INPUT", "Content-Length is not a number") from None
+            if length > MAX_BODY_BYTES:
+                raise AppError("PAYLOAD_TOO_LARGE")
+            stream = self.environ.get("wsgi.input")
+            data = stream.read(length) if stream is not None and length > 0 else b""
+            # A body sent without Content-Length (chunked) is read up to the limit + 1.
+            if length == 0 and stream is not None and self.environ.get("HTTP_TRANSFER_ENCODING"):
+                data = stream.read(MAX_BODY_BYTES + 1)
+                if len(data) > MAX_BODY_BYTES:
+                    raise AppError("PAYLOAD_TOO_LARGE")
+            self._body = data
+        return self._body
+
+    def json(self) -> dict[str, Any]:
+        raw = self.body()
+        content_type = (self.header("Content-Type") or "application/json").split(";")[0]
+        if raw and content_type.strip().lower() not in ("application/json", "text/plain"):
+            raise AppError("UNSUPPORTED_MEDIA_TYPE")
+        if not raw.strip():
+            return {}
+        try:
+            value = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise AppError("INVALID_JSON") from None
+        if not isinstance(value, dict):
+            raise AppError("INVALID_JSON", "The request body must be a JSON object")
+        return value
+
+    def model[M: BaseModel](self, model: type[M]) -> M:
+        return validate(model, self.json())
+
+    def query_model[M: BaseModel](self, model: type[M]) -> M:
+        return validate(model, self.query)
+
+
+def validate[M: BaseModel](model: type[M], data: Mapping[str, Any]) -> M:
+    """Validate input against a pydantic model; 400 naming the first bad field."""
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        details = [
+            {
+                "field": ".".join(str(part) for part in err["loc"]) or "body",
+                "message": err["msg"],
+            }
+            for err in exc.errors(include_url=False, include_input=False)
+        ]
+        first = details[0] if details else {"field": "body", "message": "invalid"}
+        error = AppError(
+            "VALIDATION_ERROR", f"{first['field']}: {first['message']}", first["field"]
+        )
+        error.details = details
+        raise error from None
+
+
+def _request_id(environ: WSGIEnvironment) -> str:
+    incoming = str(environ.get("HTTP_X_REQUEST_ID", ""))
+    return incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+
+
+def _encode(payload: Any) -> bytes:
+    return json.dumps(payload, default=str, separators=(",", ":")).encode()
+
+
+def _error_payload(error: AppError, request_id: str) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": error.code, "message": error.message}
+    if error.field:
+        body["field"] = error.field
+    if error.details:
+        body["details"] = error.details
+    body["request_id"] = request_id
+    return {"success": False, "error": body}
+
+
+def check_rate_limit(request: Request, limit: RateLimit) -> None:
+    """Count this request against the client's shared budget; 429 when over it.
+    Redis down or absent: let the request through (the database is the arbiter of
+    everything that matters; the limit only protects it)."""
+    from lib.redis_client import RedisUnavailable, redis
+    from lib.redis_scripts import hit_rate_limit, rate_key
+
+    client = redis()
+    if client is None:
+        return
+    try:
+        decision = hit_rate_limit(
+            client,
+            key=rate_key(limit.bucket, request.client_id),
+            limit=limit.limit,
+            window_s=limit.window_s,
+        )
+    except RedisUnavailable:
+        return
+    if not decision.allowed:
+        error = AppError("RATE_LIMITED")
+        error.retry_after_s = max(1, decision.retry_after_s)
+        raise error
+
+
+def function(
+    name: str,
+    *,
+    rate_limit: RateLimit | None = None,
+    **handlers: Handler,
+) -> Callable[[WSGIEnvironment, StartResponse], Iterable[bytes]]:
+    """The WSGI app of one endpoint. `handlers` maps HTTP methods (GET=, POST=,
+    DELETE=) to functions taking a Request and returning data (→ 200) or a Response."""
+    allowed = sorted({m.upper() for m in handlers} | {"OPTIONS"})
+    by_method = {m.upper(): h for m, h in handlers.items()}
+    log.configure()
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        started = log.now_ms()
+        request_id = _request_id(environ)
+        request = Request(environ, request_id)
+        headers = {**CORS_HEADERS, "X-Request-Id": request_id, "Cache-Control": "no-store"}
+        code: str | None = None
+        try:
+            if request.method == "OPTIONS":
+                status, payload = 204, None
+                headers["Allow"] = ", ".join(allowed)
+            elif request.method not in by_method:
+                headers["Allow"] = ", ".join(allowed)
+                raise AppError("METHOD_NOT_ALLOWED", f"Use {', '.join(allowed)}")
+            else:
+                if rate_limit is not None:
+                    check_rate_limit(request, rate_limit)
+                result = by_method[request.method](request)
+                response = result if isinstance(result, Response) else Response(result)
+                status = response.status
+                headers.update(response.headers)
+                payload = {"success": True, "data": response.data}
+        except AppError as error:
+            code = error.code
+            status, payload = error.status, _error_payload(error, request_id)
+            if error.retryable and error.retry_after_s:
+                headers["Retry-After"] = str(error.retry_after_s)
+            if error.status >= 500:
+                log.event(
+                    logger,
+                    logging.ERROR,
+                    "dependency failure",
+                    request_id=request_id,
+                    route=name,
+                    code=error.code,
+                    sqlstate=getattr(error, "sqlstate", None),
+                )
+        except Exception:
+            code = "INTERNAL_ERROR"
+            logger.exception(
+                "unhandled error", extra={"fields": {"request_id": request_id, "route": name}}
+            )
+            status, payload = 500, _error_payload(AppError("INTERNAL_ERROR"), request_id)
+
+        body = b"" if payload is None else _encode(payload)
+        if payload is not None:
+            headers["Content-Type"] = "application/json; charset=utf-8"
+        headers["Content-Length"] = str(len(body))
+        start_response(f"{status} {_STATUS_TEXT.get(status, 'Unknown')}", list(headers.items()))
+        log.event(
+            logger,
+            logging.INFO,
+            "request",
+            request_id=request_id,
+            route=name,
+            method=request.method,
+            status=status,
+            code=code,
+            duration_ms=round(log.now_ms() - started, 2),
+        )
+        return [body]
+
+    return app

@@ -1,0 +1,93 @@
+"""Request models: what each endpoint accepts, validated at the edge (400 names the
+field). The existing frontend sends camelCase twins of some fields and extra fields
+it does not need; both are accepted, extras ignored."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+MockType = Literal["Situational Judgment", "Clinical Skills", "Mini-mock", "Mock Discussion"]
+MOCK_TYPES: tuple[str, ...] = MockType.__args__  # type: ignore[attr-defined]
+
+# Student ids are stored upper-case; students type them in either case.
+StudentId = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, to_upper=True, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9]+$"
+    ),
+]
+# Deliberately loose: the address only has to match the one stored for the student.
+Email = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True,
+        to_lower=True,
+        min_length=3,
+        max_length=254,
+        pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+    ),
+]
+# The exam's UUID, or its HubSpot id.
+ExamRef = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$"
+    ),
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, str_max_length=10_000)
+
+
+class Student(_Model):
+    student_id: StudentId = Field(validation_alias=AliasChoices("student_id", "studentId"))
+    email: Email
+
+
+class CreditCheck(Student):
+    mock_type: MockType = Field(validation_alias=AliasChoices("mock_type", "mockType"))
+
+
+class BookingCreate(Student):
+    mock_exam_id: ExamRef = Field(validation_alias=AliasChoices("mock_exam_id", "mockExamId"))
+    attending_location: str | None = Field(
+        default=None,
+        max_length=64,
+        validation_alias=AliasChoices("attending_location", "attendingLocation", "location"),
+    )
+    dominant_hand: str | None = Field(
+        default=None, validation_alias=AliasChoices("dominant_hand", "dominantHand")
+    )
+
+    @field_validator("dominant_hand", mode="before")
+    @classmethod
+    def _hand(cls, value: object) -> object:
+        # HubSpot stores the hand as a boolean (true = right); the old frontend sent
+        # booleans or 'Right'/'Left'. The database takes right/left.
+        if isinstance(value, bool):
+            return "right" if value else "left"
+        if isinstance(value, str) and value.strip().lower() in ("right", "left", "true", "false"):
+            return {"true": "right", "false": "left"}.get(
+                value.strip().lower(), value.strip().lower()
+            )
+        if value is None:
+            return None
+        raise ValueError("must be right or left")
+
+
+class Cancellation(Student):
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class BookingListQuery(Student):
+    filter: Literal["all", "upcoming", "past", "cancelled"] = "all"
+    page: int = Field(default=1, ge=1, le=10_000)
+    limit: int = Field(default=20, ge=1, le=100)
+
+
+class AvailableQuery(_Model):
+    mock_type: MockType
+    include_capacity: bool = False

@@ -1,0 +1,410 @@
+"""Every student endpoint over HTTP, the DEMO001 journey end to end, and every error
+code an endpoint can answer with."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+
+from tests.api.conftest import Api
+from tests.helpers import Db
+
+DEMO = {"student_id": "DEMO001", "email": "demo001@example.com"}
+
+
+@pytest.fixture
+def demo(db: Db) -> dict[str, Any]:
+    return db.contact(
+        student_id="DEMO001",
+        email="demo001@example.com",
+        firstname="Demo",
+        lastname="Student",
+        sj_credits=5,
+        cs_credits=5,
+        sjmini_credits=5,
+        mock_discussion_token=5,
+        shared_mock_credits=5,
+    )
+
+
+def _error(response: Any) -> dict[str, Any]:
+    body = response.json()
+    assert body["success"] is False
+    return dict(body["error"])
+
+
+def test_demo_student_journey(api: Api, db: Db, demo: dict[str, Any]) -> None:
+    exam = db.exam(mock_type="Clinical Skills", capacity=8)
+
+    login = api.post("/api/user/login", {"student_id": "demo001", "email": "Demo001@Example.com"})
+    assert login.status_code == 200
+    assert login.json()["data"]["credits"]["cs_credits"] == 5
+    assert login.json()["data"]["id"] == str(demo["id"])
+
+    check = api.post("/api/mock-exams/validate-credits", {**DEMO, "mock_type": "Clinical Skills"})
+    assert check.json()["data"]["eligible"] is True
+    assert check.json()["data"]["credit_breakdown"] == {"specific_credits": 5, "shared_credits": 5}
+
+    sessions = api.get(
+        "/api/mock-exams/available?mock_type=Clinical%20Skills&include_capacity=true"
+    )
+    assert [s["id"] for s in sessions.json()["data"]] == [str(exam["id"])]
+    assert sessions.json()["data"][0]["available_slots"] == 8
+
+    key = str(uuid.uuid4())
+    created = api.post(
+        "/api/bookings/create",
+        {**DEMO, "mock_exam_id": str(exam["id"]), "dominant_hand": "right"},
+        headers={"Idempotency-Key": key},
+    )
+    assert created.status_code == 201, created.text
+    booking = created.json()["data"]
+    assert booking["credits_after"]["cs_credits"] == 4
+    assert booking["booking_id"].startswith("BK-")
+
+    replay = api.post(
+        "/api/bookings/create",
+        {**DEMO, "mock_exam_id": str(exam["id"]), "dominant_hand": "right"},
+        headers={"Idempotency-Key": key},
+    )
+    assert replay.status_code == 200
+    assert replay.json()["data"]["id"] == booking["id"]
+    assert db.credits(demo)["cs_credits"] == 4
+
+    capacity = api.get(f"/api/mock-exams/{exam['id']}/capacity")
+    assert capacity.json()["data"]["total_bookings"] == 1
+    assert capacity.json()["data"]["available_slots"] == 7
+
+    listed = api.get("/api/bookings/list", params={**DEMO, "filter": "upcoming"})
+    assert [b["id"] for b in listed.json()["data"]["bookings"]] == [booking["id"]]
+    assert listed.json()["data"]["credits"]["cs_credits"] == 4
+
+    for ref in (booking["id"], booking["booking_id"]):
+        one = api.get(f"/api/bookings/{ref}", params=DEMO)
+        assert one.status_code == 200 and one.json()["data"]["id"] == booking["id"]
+
+    cancelled = api.delete(f"/api/bookings/{booking['id']}", DEMO)
+    assert cancelled.status_code == 200
+    assert cancelled.json()["data"]["credits_restored"] == 1
+    assert cancelled.json()["data"]["credits"]["cs_credits"] == 5
+    again = api.delete(f"/api/bookings/{booking['id']}", DEMO)
+    assert again.json()["data"]["already_cancelled"] is True
+    assert db.credits(demo)["cs_credits"] == 5
+
+    listed = api.get("/api/bookings/list", params={**DEMO, "filter": "cancelled"})
+    assert [b["id"] for b in listed.json()["data"]["bookings"]] == [booking["id"]]
+
+    rebooked = api.post(
+        "/api/bookings/create",
+        {**DEMO, "mock_exam_id": str(exam["id"]), "dominant_hand": "left"},
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert rebooked.status_code == 201
+    assert rebooked.json()["data"]["id"] != booking["id"]
+    assert db.credits(demo)["cs_credits"] == 4
+    assert db.seats(exam) == 1 == db.held_seats(exam)
+
+
+def test_available_hides_full_sessions_unless_asked(api: Api, db: Db) -> None:
+    full = db.exam(capacity=1, exam_date=date.today() + timedelta(days=5))
+    db.booking(db.contact(), full)
+    open_one = db.exam(capacity=4, exam_date=date.today() + timedelta(days=6))
+    db.booking(db.contact(), open_one)
+
+    default = api.get("/api/mock-exams/available", params={"mock_type": "Clinical Skills"})
+    everything = api.get(
+        "/api/mock-exams/available",
+        params={"mock_type": "Clinical Skills", "include_capacity": "true"},
+    )
+
+    assert [s["id"] for s in default.json()["data"]] == [str(open_one["id"])]
+    statuses = {s["id"]: s["status"] for s in everything.json()["data"]}
+    assert statuses == {str(full["id"]): "full", str(open_one["id"]): "limited"}
+
+
+def test_login_unknown_student_without_hubspot_is_not_found(api: Api) -> None:
+    response = api.post("/api/user/login", {"student_id": "NOBODY1", "email": "no@example.com"})
+
+    assert response.status_code == 404
+    assert _error(response)["code"] == "STUDENT_NOT_FOUND"
+
+
+# ------------------------------------------------------------------ every rejection code
+
+
+def test_booking_rejections_over_http(api: Api, db: Db, demo: dict[str, Any]) -> None:
+    day = date.today() + timedelta(days=12)
+    cases: list[tuple[dict[str, Any], int, str]] = []
+    full = db.exam(capacity=1, exam_date=day - timedelta(days=1))
+    db.booking(db.contact(), full)
+    cases.append(({"mock_exam_id": str(full["id"]), "dominant_hand": "right"}, 409, "EXAM_FULL"))
+    inactive = db.exam(is_active="false")
+    cases.append(
+        ({"mock_exam_id": str(inactive["id"]), "dominant_hand": "right"}, 409, "EXAM_NOT_ACTIVE")
+    )
+    cases.append(
+        ({"mock_exam_id": str(uuid.uuid4()), "dominant_hand": "right"}, 404, "EXAM_NOT_FOUND")
+    )
+    cs = db.exam(exam_date=day)
+    cases.append(({"mock_exam_id": str(cs["id"])}, 400, "INVALID_INPUT"))
+    discussion = db.exam(mock_type="Mock Discussion", prerequisite_exam_ids=["999999"])
+    cases.append(({"mock_exam_id": str(discussion["id"])}, 403, "PREREQUISITE_NOT_MET"))
+    for body, status, code in cases:
+        response = api.post("/api/bookings/create", {**DEMO, **body})
+        assert (response.status_code, _error(response)["code"]) == (status, code), body
+
+    first = api.post(
+        "/api/bookings/create", {**DEMO, "mock_exam_id": str(cs["id"]), "dominant_hand": "right"}
+    )
+    assert first.status_code == 201
+    twin = db.exam(exam_date=day, location="Calgary")
+    duplicate = api.post(
+        "/api/bookings/create", {**DEMO, "mock_exam_id": str(twin["id"]), "dominant_hand": "right"}
+    )
+    assert (duplicate.status_code, _error(duplicate)["code"]) == (409, "DUPLICATE_BOOKING")
+
+    broke = db.contact()
+    poor = api.post(
+        "/api/bookings/create",
+        {
+            "student_id": broke["student_id"],
+            "email": broke["email"],
+            "mock_exam_id": str(twin["id"]),
+            "dominant_hand": "right",
+        },
+    )
+    assert (poor.status_code, _error(poor)["code"]) == (402, "INSUFFICIENT_CREDITS")
+
+    stranger = api.post(
+        "/api/bookings/create",
+        {
+            "student_id": "GHOST1",
+            "email": "ghost@example.com",
+            "mock_exam_id": str(twin["id"]),
+            "dominant_hand": "right",
+        },
+    )
+    assert (stranger.status_code, _error(stranger)["code"]) == (404, "CONTACT_NOT_FOUND")
+
+    key = str(uuid.uuid4())
+    keyed = db.exam(exam_date=day + timedelta(days=1))
+    first_use = api.post(
+        "/api/bookings/create",
+        {**DEMO, "mock_exam_id": str(keyed["id"]), "dominant_hand": "right"},
+        headers={"Idempotency-Key": key},
+    )
+    assert first_use.status_code == 201
+    other = db.exam(exam_date=day + timedelta(days=3))
+    reused = api.post(
+        "/api/bookings/create",
+        {**DEMO, "mock_exam_id": str(other["id"]), "dominant_hand": "right"},
+        headers={"Idempotency-Key": key},
+    )
+    assert (reused.status_code, _error(reused)["code"]) == (409, "IDEMPOTENCY_KEY_REUSED")
+    # The history booking on the full exam, and DEMO001's two: every rejection wrote nothing.
+    assert db.count("hubspot_bookings") == 3
+
+
+def test_cancel_rejections_over_http(api: Api, db: Db, demo: dict[str, Any]) -> None:
+    done = db.booking(demo, db.exam(), is_active="Completed")
+    response = api.delete(f"/api/bookings/{done['id']}", DEMO)
+    assert (response.status_code, _error(response)["code"]) == (409, "BOOKING_NOT_CANCELLABLE")
+
+    missing = api.delete(f"/api/bookings/{uuid.uuid4()}", DEMO)
+    assert (missing.status_code, _error(missing)["code"]) == (404, "BOOKING_NOT_FOUND")
+
+
+def test_another_students_booking_is_indistinguishable_from_a_missing_one(
+    api: Api, db: Db, demo: dict[str, Any]
+) -> None:
+    owner = db.contact(cs_credits=1)
+    exam = db.exam()
+    booking = db.book(owner, exam)["booking"]
+    db.conn.execute(
+        "update hubspot_sync.hubspot_bookings set hubspot_id = '777001' where id = %s",
+        (booking["id"],),
+    )
+    nowhere = api.get(f"/api/bookings/{uuid.uuid4()}", params=DEMO)
+
+    for ref in (booking["id"], "777001", booking["booking_id"]):
+        peek = api.get(f"/api/bookings/{ref}", params=DEMO)
+        steal = api.delete(f"/api/bookings/{ref}", DEMO)
+        for response in (peek, steal):
+            assert response.status_code == nowhere.status_code == 404
+            error = _error(response)
+            error.pop("request_id")
+            expected = _error(nowhere)
+            expected.pop("request_id")
+            assert error == expected
+    assert db.one(
+        "select is_active from hubspot_sync.hubspot_bookings where id = %s", booking["id"]
+    ) == {"is_active": "Active"}
+    assert db.credits(owner)["cs_credits"] == 0
+
+
+# ------------------------------------------------------------------ bad input everywhere
+
+ENDPOINTS: list[tuple[str, str, dict[str, Any] | None]] = [
+    ("POST", "/api/user/login", {}),
+    ("POST", "/api/mock-exams/validate-credits", {"mock_type": "Clinical Skills"}),
+    ("POST", "/api/bookings/create", {"mock_exam_id": "123"}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "extra"), ENDPOINTS)
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "student_id"),
+        ({"student_id": 12345, "email": "demo001@example.com"}, "student_id"),
+        ({"student_id": "DEMO-001", "email": "demo001@example.com"}, "student_id"),
+        ({"student_id": "DEMO001", "email": "not-an-email"}, "email"),
+        ({"student_id": "DEMO001", "email": ["demo001@example.com"]}, "email"),
+        ({"student_id": "D" * 5000, "email": "demo001@example.com"}, "student_id"),
+    ],
+)
+def test_bad_bodies_are_400_with_the_field(
+    api: Api,
+    db: Db,
+    demo: dict[str, Any],
+    method: str,
+    path: str,
+    extra: dict[str, Any],
+    body: dict[str, Any],
+    field: str,
+) -> None:
+    before = db.count("supabase_audit_log"), db.credits(demo)
+
+    response = api.call(method, path, json={**extra, **body})
+
+    assert response.status_code == 400, response.text
+    error = _error(response)
+    assert error["code"] == "VALIDATION_ERROR"
+    assert error["field"] == field
+    assert "Traceback" not in response.text and "psycopg" not in response.text
+    assert (db.count("supabase_audit_log"), db.credits(demo)) == before
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/user/login", "/api/mock-exams/validate-credits", "/api/bookings/create"]
+)
+def test_malformed_json_and_wrong_media_type(api: Api, path: str) -> None:
+    broken = api.post(path, data="{not json", headers={"Content-Type": "application/json"})
+    assert (broken.status_code, _error(broken)["code"]) == (400, "INVALID_JSON")
+    array = api.post(path, data="[1, 2]", headers={"Content-Type": "application/json"})
+    assert (array.status_code, _error(array)["code"]) == (400, "INVALID_JSON")
+    form = api.post(
+        path, data="student_id=X", headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert (form.status_code, _error(form)["code"]) == (415, "UNSUPPORTED_MEDIA_TYPE")
+
+
+@pytest.mark.parametrize("path", ["/api/user/login", "/api/bookings/create"])
+def test_huge_body_is_413(api: Api, path: str) -> None:
+    response = api.post(path, {"student_id": "DEMO001", "email": "a@b.co", "pad": "x" * 100_000})
+
+    assert (response.status_code, _error(response)["code"]) == (413, "PAYLOAD_TOO_LARGE")
+
+
+def test_unknown_mock_type_and_bad_query_values(api: Api, demo: dict[str, Any]) -> None:
+    assert (
+        _error(api.get("/api/mock-exams/available", params={"mock_type": "Dentistry"}))["field"]
+        == "mock_type"
+    )
+    assert _error(api.get("/api/mock-exams/available"))["field"] == "mock_type"
+    bad_flag = api.get(
+        "/api/mock-exams/available", params={"mock_type": "Mini-mock", "include_capacity": "maybe"}
+    )
+    assert _error(bad_flag)["field"] == "include_capacity"
+    for params, field in (
+        ({**DEMO, "filter": "everything"}, "filter"),
+        ({**DEMO, "page": "0"}, "page"),
+        ({**DEMO, "limit": "1000"}, "limit"),
+        ({**DEMO, "page": "two"}, "page"),
+        ({"email": DEMO["email"]}, "student_id"),
+    ):
+        response = api.get("/api/bookings/list", params=params)
+        assert (response.status_code, _error(response)["field"]) == (400, field), params
+
+
+@pytest.mark.parametrize("exam_id", ["not a uuid!", "x" * 65, "../../etc/passwd"])
+def test_bad_ids_in_the_path(api: Api, exam_id: str) -> None:
+    response = api.get(f"/api/mock-exams/{exam_id}/capacity", check=False)
+
+    assert response.status_code in (400, 404)
+    if response.headers["Content-Type"].startswith("application/json"):
+        assert response.json()["success"] is False
+
+
+def test_unknown_ids_are_404(api: Api, demo: dict[str, Any]) -> None:
+    capacity = api.get(f"/api/mock-exams/{uuid.uuid4()}/capacity")
+    assert (capacity.status_code, _error(capacity)["code"]) == (404, "EXAM_NOT_FOUND")
+    booking = api.get("/api/bookings/BK-20990101-ZZZZZZ", params=DEMO)
+    assert (booking.status_code, _error(booking)["code"]) == (404, "BOOKING_NOT_FOUND")
+
+
+def test_bad_idempotency_key_is_400(api: Api, db: Db, demo: dict[str, Any]) -> None:
+    exam = db.exam()
+    response = api.post(
+        "/api/bookings/create",
+        {**DEMO, "mock_exam_id": str(exam["id"]), "dominant_hand": "right"},
+        headers={"Idempotency-Key": "x" * 300},
+    )
+    assert (response.status_code, _error(response)["field"]) == (400, "idempotency_key")
+    assert db.count("hubspot_bookings") == 0
+
+
+# ------------------------------------------------------------------ protocol
+
+
+def test_wrong_method_is_405_with_allow(api: Api) -> None:
+    response = api.call("GET", "/api/bookings/create", check=False)
+
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "OPTIONS, POST"
+    assert _error(response)["code"] == "METHOD_NOT_ALLOWED"
+
+
+def test_cors_preflight(api: Api) -> None:
+    response = api.call(
+        "OPTIONS",
+        "/api/bookings/create",
+        check=False,
+        headers={"Origin": "https://app.example.com", "Access-Control-Request-Method": "POST"},
+    )
+
+    assert response.status_code == 204
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert "Idempotency-Key" in response.headers["Access-Control-Allow-Headers"]
+
+
+def test_unknown_api_path_is_a_json_404(api: Api) -> None:
+    response = api.call("GET", "/api/nothing/here", check=False)
+
+    assert response.status_code == 404
+    assert response.json()["success"] is False
+
+
+def test_request_id_is_echoed_when_sane(api: Api) -> None:
+    mine = api.get("/api/health", headers={"X-Request-Id": "trace-12345678"})
+    assert mine.headers["X-Request-Id"] == "trace-12345678"
+    hostile = api.get("/api/health", headers={"X-Request-Id": "<script>"})
+    assert hostile.headers["X-Request-Id"] != "<script>"
+
+
+def test_health_when_everything_is_up(api: Api) -> None:
+    response = api.get("/api/health")
+
+    assert response.status_code == 200
+    assert response.json()["data"]["status"] == "ok"
+    assert response.json()["data"]["dependencies"]["database"]["status"] == "ok"
+
+
+def test_openapi_document_is_served(api: Api) -> None:
+    response = api.call("GET", "/openapi.yaml", check=False)
+
+    assert response.status_code == 200
+    assert "openapi: 3.1.0" in response.text
