@@ -34,6 +34,13 @@ def _str(name: str) -> str | None:
     return value or None
 
 
+def _url(name: str, default: str) -> str:
+    value = _str(name) or default
+    if not value.startswith(("https://", "http://")):
+        raise ConfigError(f"{name} must be an http(s) URL, got {value!r}")
+    return value.rstrip("/")
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str | None
@@ -54,6 +61,19 @@ class Settings:
     # Upper bound for any single database call (covers the 3 s lock_timeout inside
     # the booking functions plus the work itself).
     db_statement_timeout_ms: int
+    # HubSpot. Defaults here (not only in settings()) so that code building Settings
+    # by hand for one backend need not spell out HubSpot's.
+    hubspot_access_token: str | None = None
+    hubspot_base_url: str = "https://api.hubapi.com"
+    # Custom object type ids are per portal; these are this customer's.
+    hubspot_bookings_object: str = "2-50158943"
+    hubspot_mock_exams_object: str = "2-50158913"
+    # Calls per rolling 10 s for the private app (HubSpot Professional/Enterprise:
+    # 190), shared by every function instance through Redis. Lower it to leave room
+    # for other integrations using the same app.
+    hubspot_rate_limit_per_10s: int = 190
+    # CRM search calls per second, per account (HubSpot documents 5).
+    hubspot_search_per_s: int = 5
 
     @property
     def db_backend(self) -> str:
@@ -80,4 +100,10 @@ def settings() -> Settings:
         db_pool_max_size=_int("DB_POOL_MAX_SIZE", 4, 1, 200),
         db_pool_timeout_s=_int("DB_POOL_TIMEOUT_S", 5, 1, 60),
         db_statement_timeout_ms=_int("DB_STATEMENT_TIMEOUT_MS", 8000, 100, 120_000),
+        hubspot_access_token=_str("HUBSPOT_ACCESS_TOKEN"),
+        hubspot_base_url=_url("HUBSPOT_BASE_URL", "https://api.hubapi.com"),
+        hubspot_bookings_object=_str("HUBSPOT_BOOKINGS_OBJECT") or "2-50158943",
+        hubspot_mock_exams_object=_str("HUBSPOT_MOCK_EXAMS_OBJECT") or "2-50158913",
+        hubspot_rate_limit_per_10s=_int("HUBSPOT_RATE_LIMIT_PER_10S", 190, 1, 1000),
+        hubspot_search_per_s=_int("HUBSPOT_SEARCH_PER_S", 5, 1, 50),
     )

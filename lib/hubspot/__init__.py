@@ -1,0 +1,1 @@
+"""HubSpot CRM: the client (client.py). Importing the package imports nothing heavy."""
