@@ -25,8 +25,9 @@ logger = logging.getLogger(__name__)
 # polling the list costs PostgreSQL one query per type per 30 s.
 EXAM_LIST_TTL_S = 30
 # A seat counter is refreshed by every booking and cancellation (versioned, so never
-# rolled back); the TTL only bounds how long a copy that missed an update can live.
-SEATS_TTL_S = 300
+# rolled back); the TTL only bounds how long a copy that missed an update can live,
+# at the cost of one database read per exam per minute to re-fill it.
+SEATS_TTL_S = 60
 # "limited" when this few seats are left (the old system's threshold).
 LIMITED_AT = 3
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
@@ -42,18 +43,15 @@ def seat_status(available: int) -> str:
     return "limited" if available <= LIMITED_AT else "available"
 
 
-def _list_key(mock_type: str) -> str:
-    return "exams:available:" + mock_type.lower().replace(" ", "-")
-
-
 def _cached_list(mock_type: str) -> list[dict[str, Any]] | None:
     from lib.redis_client import RedisUnavailable, redis
+    from lib.redis_scripts import exam_list_key
 
     client = redis()
     if client is None:
         return None
     try:
-        raw = client.get(_list_key(mock_type))
+        raw = client.get(exam_list_key(mock_type))
     except RedisUnavailable:
         return None
     if raw is None:
@@ -67,16 +65,35 @@ def _cached_list(mock_type: str) -> list[dict[str, Any]] | None:
 
 def _remember_list(mock_type: str, exams: list[dict[str, Any]]) -> None:
     from lib.redis_client import RedisUnavailable, redis
+    from lib.redis_scripts import exam_list_key
 
     client = redis()
     if client is None:
         return
     with contextlib.suppress(RedisUnavailable):
-        client.set(_list_key(mock_type), json.dumps(exams, default=str), ex=EXAM_LIST_TTL_S)
+        client.set(exam_list_key(mock_type), json.dumps(exams, default=str), ex=EXAM_LIST_TTL_S)
     remember_seats(exams)
 
 
-def remember_seats(exams: list[dict[str, Any]]) -> None:
+def reconcile_seats() -> int:
+    """Overwrite the Redis copy of every upcoming exam's seat count with the database's
+    (ignoring versions, so a copy whose version is wrong is mended too). Run by the
+    sync and on demand; returns how many counters were written."""
+    from lib.models import MOCK_TYPES
+    from lib.redis_client import redis
+
+    client = redis()
+    if client is None:
+        return 0
+    exams: list[dict[str, Any]] = []
+    for mock_type in MOCK_TYPES:
+        result = db.rpc("available_exams", {"p_mock_type": mock_type})
+        if result["ok"]:
+            exams.extend(result["exams"])
+    return remember_seats(exams, force=True)
+
+
+def remember_seats(exams: list[dict[str, Any]], *, force: bool = False) -> int:
     """Write PostgreSQL's seat counts to Redis (versioned: never rolls a copy back).
     Accepts exam rows (`id`, `capacity`, `booked`, `seats_version`) or seat answers
     of the booking functions (`exam_id`, `capacity`, `booked`, `version`)."""
@@ -85,7 +102,7 @@ def remember_seats(exams: list[dict[str, Any]]) -> None:
 
     client = redis()
     if client is None or not exams:
-        return
+        return 0
     items = {
         seats_key(str(e.get("id") or e["exam_id"])): SeatCount(
             version=int(e.get("seats_version", e.get("version", 0))),
@@ -94,8 +111,10 @@ def remember_seats(exams: list[dict[str, Any]]) -> None:
         )
         for e in exams
     }
-    with contextlib.suppress(RedisUnavailable):
-        write_seats(client, items, SEATS_TTL_S)
+    try:
+        return write_seats(client, items, SEATS_TTL_S, force=force)
+    except RedisUnavailable:
+        return 0
 
 
 def _overlay_seats(exams: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -77,6 +77,16 @@ def budget_key(name: str) -> str:
     return f"{PREFIX}budget:{name}"
 
 
+def exam_list_key(mock_type: str) -> str:
+    """The cached list of upcoming sessions of one mock type."""
+    return f"{PREFIX}exams:available:{_digest(mock_type)}"
+
+
+# A copy saying "full" is trusted for 5 s after the database last confirmed it (see
+# _LUA_SEATS_FULL): long enough that a stampede on a sold-out exam reaches the
+# database about once per 5 s, short enough that a wrong "full" heals quickly.
+FULL_TRUST_MS = 5000
+
 # Suggested TTLs; callers pass their own.
 #
 # The booking lock only keeps duplicate clicks out of the database (which would refuse
@@ -113,39 +123,56 @@ local function fixed_window(key, limit, window_s)
 end
 """
 
-# Versioned seat write: replace the copy only when the key is missing, holds garbage,
-# or holds an older version; an equal or newer copy stays, so a late writer never
-# rolls the count back. Returns 1 if written, 0 if kept.
+# Versioned seat write: replace the copy unless Redis holds a NEWER version, so a
+# late writer never rolls the count back. An equal version is the database saying the
+# same thing again: it is written (refreshing the TTL and the time stamp, and mending
+# a copy corrupted at that version). The stored value is "<version>:<booked>:
+# <capacity>:<written at, ms by Redis's clock>". Returns 1 if written, 0 if kept.
 _LUA_WRITE_SEATS = """
-local function write_seats(key, value, ttl_s)
+local function seats_now_ms()
+  local time = redis.call('TIME')
+  return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+end
+local function write_seats(key, value, ttl_s, force)
   local new_version = tonumber(string.match(value, '^(%d+):%d+:%d+$'))
   if not new_version then
     error({err = 'ERR malformed seat count'})
   end
-  local current = redis.call('GET', key)
-  if current then
-    local old_version = tonumber(string.match(current, '^(%d+):%d+:%d+$'))
-    if old_version and old_version >= new_version then
-      return 0
+  if not force then
+    local current = redis.call('GET', key)
+    if current then
+      local old_version = tonumber(string.match(current, '^(%d+):%d+:%d+'))
+      if old_version and old_version > new_version then
+        return 0
+      end
     end
   end
-  redis.call('SET', key, value, 'EX', ttl_s)
+  redis.call('SET', key, value .. ':' .. string.format('%.0f', seats_now_ms()), 'EX', ttl_s)
   return 1
 end
 """
 
+# "Full" is trusted only from a copy the database confirmed in the last `trust_ms`:
+# a copy that says full wrongly (a lost update, corruption) then refuses bookings for
+# at most that long before one request goes to the database, whose answer rewrites it.
 _LUA_SEATS_FULL = """
-local function seats_full(key)
+local function seats_full(key, trust_ms)
   local current = redis.call('GET', key)
   if not current then
     return false
   end
-  local _, booked, capacity = string.match(current, '^(%d+):(%d+):(%d+)$')
-  return booked ~= nil and tonumber(booked) >= tonumber(capacity)
+  local _, booked, capacity, written = string.match(current, '^(%d+):(%d+):(%d+):(%d+)$')
+  if booked == nil or tonumber(booked) < tonumber(capacity) then
+    return false
+  end
+  local time = redis.call('TIME')
+  local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+  return now_ms - tonumber(written) < trust_ms
 end
 """
 
-# KEYS: rate, seats, lock. ARGV: rate_limit, rate_window_s, token, lock_ttl_s.
+# KEYS: rate, seats, lock. ARGV: rate_limit, rate_window_s, token, lock_ttl_s,
+# full_trust_ms.
 # Returns {outcome, retry_after_s}.
 ADMIT_BOOKING = Script(
     "admit_booking",
@@ -156,7 +183,7 @@ local wait = fixed_window(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))
 if wait > 0 then
   return {'rate_limited', wait}
 end
-if seats_full(KEYS[2]) then
+if seats_full(KEYS[2], tonumber(ARGV[5])) then
   return {'full', 0}
 end
 if redis.call('SET', KEYS[3], ARGV[3], 'NX', 'EX', ARGV[4]) then
@@ -188,20 +215,21 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 local written = 0
 if ARGV[2] ~= '' then
-  written = write_seats(KEYS[2], ARGV[2], ARGV[3])
+  written = write_seats(KEYS[2], ARGV[2], ARGV[3], false)
 end
 return {released, written}
 """,
 )
 
-# KEYS: seat counters. ARGV: ttl_s, then one value per key. Returns how many written.
+# KEYS: seat counters. ARGV: ttl_s, force ('1': ignore versions, for reconciliation),
+# then one value per key. Returns how many written.
 WRITE_SEATS = Script(
     "write_seats",
     _LUA_WRITE_SEATS
     + """
 local written = 0
 for i, key in ipairs(KEYS) do
-  written = written + write_seats(key, ARGV[i + 1], ARGV[1])
+  written = written + write_seats(key, ARGV[i + 2], ARGV[1], ARGV[2] == '1')
 end
 return written
 """,
@@ -274,12 +302,12 @@ class SeatCount:
 
     @classmethod
     def decode(cls, raw: str | None) -> SeatCount | None:
-        """The count stored as "<version>:<booked>:<capacity>", or None if `raw` is
-        missing or not in that shape."""
+        """The count stored as "<version>:<booked>:<capacity>[:<written ms>]", or None
+        if `raw` is missing or not in that shape."""
         if raw is None:
             return None
         parts = raw.split(":")
-        if len(parts) != 3 or not all(part.isascii() and part.isdigit() for part in parts):
+        if len(parts) not in (3, 4) or not all(p.isascii() and p.isdigit() for p in parts):
             return None
         return cls(int(parts[0]), int(parts[1]), int(parts[2]))
 
@@ -327,10 +355,12 @@ def admit_booking(
     rate_key: str,
     rate_limit: int,
     rate_window_s: int,
+    full_trust_ms: int = FULL_TRUST_MS,
 ) -> Admission:
     """One round trip, in this order: count the request against the client's
     fixed-window limit ("rate_limited"); refuse a sold-out exam by its seat counter
-    ("full"; a missing or garbled counter is not full); take the student's lock with
+    ("full"; a missing or garbled counter, or one the database has not confirmed in
+    the last `full_trust_ms`, is not full); take the student's lock with
     `token` ("locked" if someone else holds it); else "admitted", lock held.
 
     An "admitted" caller must call finish_booking with the same token when done.
@@ -343,7 +373,7 @@ def admit_booking(
     reply = r.eval(
         ADMIT_BOOKING,
         [rate_key, seats_key, lock_key],
-        [rate_limit, rate_window_s, token, lock_ttl_s],
+        [rate_limit, rate_window_s, token, lock_ttl_s, full_trust_ms],
     )
     if (
         not isinstance(reply, list)
@@ -376,15 +406,20 @@ def finish_booking(
         raise _bad_reply(FINISH_BOOKING, reply)
 
 
-def write_seats(r: RedisClient, items: Mapping[str, SeatCount], ttl_s: int) -> None:
-    """One round trip for all `items` (seat key -> count): each key is replaced only
-    when missing or older than the given version."""
+def write_seats(
+    r: RedisClient, items: Mapping[str, SeatCount], ttl_s: int, *, force: bool = False
+) -> int:
+    """One round trip for all `items` (seat key -> count): each key is replaced unless
+    it holds a newer version. `force` ignores versions: reconciliation from a fresh
+    database read, which also mends a copy whose version is wrong. Returns how many
+    keys were written."""
     _positive("ttl_s", ttl_s)
     if not items:
-        return
+        return 0
     keys = list(items)
-    reply = r.eval(WRITE_SEATS, keys, [ttl_s, *(items[key].encode() for key in keys)])
-    _int_reply(WRITE_SEATS, reply)
+    args: list[str | int] = [ttl_s, "1" if force else "0"]
+    args.extend(items[key].encode() for key in keys)
+    return _int_reply(WRITE_SEATS, r.eval(WRITE_SEATS, keys, args))
 
 
 def read_seats(r: RedisClient, keys: Sequence[str]) -> dict[str, SeatCount]:

@@ -173,14 +173,12 @@ class Api:
 def api(api_server: str, db: Db) -> Iterator[Api]:
     """A client of the running API, with the database emptied for this test and the
     short-lived exam-list cache cleared (it outlives a test's rows)."""
+    from lib.models import MOCK_TYPES
+    from lib.redis_scripts import exam_list_key
+
     client = lib_redis.redis()
     if client is not None:
-        client.delete(
-            *[
-                f"exams:available:{t}"
-                for t in ("situational-judgment", "clinical-skills", "mini-mock", "mock-discussion")
-            ]
-        )
+        client.delete(*[exam_list_key(t) for t in MOCK_TYPES])
     client_api = Api(api_server)
     yield client_api
     client_api.session.close()

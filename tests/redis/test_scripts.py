@@ -198,7 +198,7 @@ def test_finish_releases_our_lock_and_writes_seats(
     )
     assert counting.calls == {"eval": 1}
     assert not admin.exists(prefix + "lock")
-    assert admin.get(prefix + "seats") == "7:12:20"
+    assert SeatCount.decode(str(admin.get(prefix + "seats"))) == SeatCount(7, 12, 20)
     assert_ttl(admin, prefix + "seats", SEATS_TTL_S)
 
 
@@ -232,7 +232,7 @@ def test_finish_never_rolls_the_counter_back(
         seats=SeatCount(8, 14, 20),
         seats_ttl_s=SEATS_TTL_S,
     )
-    assert admin.get(prefix + "seats") == "9:15:20"
+    assert SeatCount.decode(str(admin.get(prefix + "seats"))) == SeatCount(9, 15, 20)
 
 
 def test_finish_twice_is_harmless(client: RedisClient, prefix: str, admin: redis_py.Redis) -> None:
@@ -247,7 +247,7 @@ def test_finish_twice_is_harmless(client: RedisClient, prefix: str, admin: redis
             seats_ttl_s=SEATS_TTL_S,
         )
     assert not admin.exists(prefix + "lock")
-    assert admin.get(prefix + "seats") == "2:1:5"
+    assert SeatCount.decode(str(admin.get(prefix + "seats"))) == SeatCount(2, 1, 5)
 
 
 # ------------------------------------------------------------------ seat counters
@@ -274,7 +274,11 @@ def test_versioned_write_only_moves_forward(
     write_seats(client, {key: SeatCount(5, 10, 20)}, SEATS_TTL_S)
     write_seats(client, {key: SeatCount(4, 9, 20)}, SEATS_TTL_S)  # late, older
     assert read_seats(client, [key]) == {key: SeatCount(5, 10, 20)}
-    write_seats(client, {key: SeatCount(5, 99, 20)}, SEATS_TTL_S)  # same version
+    # The same version again is the database repeating itself: written, which mends a
+    # copy that was corrupted at that version.
+    write_seats(client, {key: SeatCount(5, 99, 20)}, SEATS_TTL_S)
+    assert read_seats(client, [key]) == {key: SeatCount(5, 99, 20)}
+    write_seats(client, {key: SeatCount(5, 10, 20)}, SEATS_TTL_S)
     assert read_seats(client, [key]) == {key: SeatCount(5, 10, 20)}
     write_seats(client, {key: SeatCount(6, 11, 20)}, SEATS_TTL_S)
     assert read_seats(client, [key]) == {key: SeatCount(6, 11, 20)}
@@ -286,6 +290,30 @@ def test_versions_compare_as_numbers(client: RedisClient, prefix: str) -> None:
     write_seats(client, {key: SeatCount(9, 1, 5)}, SEATS_TTL_S)
     write_seats(client, {key: SeatCount(10, 2, 5)}, SEATS_TTL_S)  # "10" < "9" as text
     assert read_seats(client, [key])[key].version == 10
+
+
+def test_forced_write_mends_a_copy_from_the_future(client: RedisClient, prefix: str) -> None:
+    key = prefix + "seats"
+    write_seats(client, {key: SeatCount(999, 20, 20)}, SEATS_TTL_S)
+    write_seats(client, {key: SeatCount(3, 1, 20)}, SEATS_TTL_S)
+    assert read_seats(client, [key])[key].version == 999
+
+    assert write_seats(client, {key: SeatCount(3, 1, 20)}, SEATS_TTL_S, force=True) == 1
+
+    assert read_seats(client, [key]) == {key: SeatCount(3, 1, 20)}
+
+
+def test_full_is_trusted_only_while_fresh(
+    client: RedisClient, prefix: str, admin: redis_py.Redis
+) -> None:
+    write_seats(client, {prefix + "seats": SeatCount(4, 20, 20)}, SEATS_TTL_S)
+    assert admit(client, prefix, token="a").outcome == "full"
+    # The same count, confirmed long ago (or written without a time stamp): not trusted.
+    admin.set(prefix + "seats", "4:20:20:1000", ex=SEATS_TTL_S)
+    assert admit(client, prefix, token="b").outcome == "admitted"
+    admin.delete(prefix + "lock")
+    admin.set(prefix + "seats", "4:20:20", ex=SEATS_TTL_S)
+    assert admit(client, prefix, token="c").outcome == "admitted"
 
 
 def test_mixed_batch_writes_each_key_on_its_own_merits(client: RedisClient, prefix: str) -> None:
@@ -558,7 +586,9 @@ def test_seat_count_round_trip_and_validation() -> None:
     assert SeatCount.decode(count.encode()) == count
     assert count.available == 17
     assert SeatCount(1, 25, 20).available == 0
-    for raw in (None, "", "1:2", "a:b:c", "1:2:3:4", "-1:2:3", "1:2:３"):
+    # Stored copies carry a fourth field, the time Redis wrote them.
+    assert SeatCount.decode("12:3:20:1795631033138") == count
+    for raw in (None, "", "1:2", "a:b:c", "1:2:3:4:5", "1:2:3:x", "-1:2:3", "1:2:３"):
         assert SeatCount.decode(raw) is None
     for bad in ((-1, 0, 0), (0, True, 0), (0, 0, 1.5)):
         with pytest.raises(ValueError):
