@@ -148,10 +148,15 @@ def serve(services: Services, options: server.Options) -> None:
     raises too), on this run's database and Redis. The server is a child process:
     gunicorn owns its own signals and forks its workers from a fresh interpreter.
     Raises ServerError if it cannot start or stops on its own."""
+    from local import hubspot_demo
+
+    hubspot = hubspot_demo.start()
     env = {
         **os.environ,
         "DATABASE_URL": services.database_url,
         "REDIS_URL": services.redis_url,
+        "HUBSPOT_BASE_URL": hubspot.url,
+        "HUBSPOT_ACCESS_TOKEN": hubspot.token,
     }
     process = server.start(options, env)
     host = "localhost" if options.host == server.DEFAULT_HOST else options.host
@@ -162,10 +167,16 @@ def serve(services: Services, options: server.Options) -> None:
             "restarts workers when loaded code changes)",
             flush=True,
         )
+        print(
+            f"HubSpot     stand-in at {hubspot.url}; first login of a HubSpot-only student:"
+            " HSDEMO1 / hsdemo1@example.com",
+            flush=True,
+        )
         code = process.wait()
         raise server.ServerError(f"the API server exited with status {code}")
     finally:
         server.stop(process)
+        hubspot.stop()
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
