@@ -408,3 +408,38 @@ def test_openapi_document_is_served(api: Api) -> None:
 
     assert response.status_code == 200
     assert "openapi: 3.1.0" in response.text
+
+
+def test_a_flood_from_one_client_is_limited_without_hurting_others(
+    api: Api, api_server: str, demo: dict[str, Any]
+) -> None:
+    # The login limit is 60 a minute per client address (api/user/login.py).
+    statuses = [api.post("/api/user/login", DEMO).status_code for _ in range(61)]
+    limited = api.post("/api/user/login", DEMO)
+    neighbour = Api(api_server)
+    try:
+        other = neighbour.post("/api/user/login", DEMO)
+    finally:
+        neighbour.session.close()
+
+    assert statuses == [200] * 60 + [429]
+    assert limited.status_code == 429
+    assert _error(limited)["code"] == "RATE_LIMITED"
+    assert 1 <= int(limited.headers["Retry-After"]) <= 60
+    assert other.status_code == 200
+
+
+def test_booking_lookups_and_cancels_need_the_owner_fields(api: Api, demo: dict[str, Any]) -> None:
+    some_id = str(uuid.uuid4())
+    no_identity = api.get(f"/api/bookings/{some_id}")
+    assert (no_identity.status_code, _error(no_identity)["field"]) == (400, "student_id")
+    bad_email = api.get(f"/api/bookings/{some_id}", params={"student_id": "DEMO001", "email": "x"})
+    assert _error(bad_email)["field"] == "email"
+    broken = api.delete(
+        f"/api/bookings/{some_id}", data="{oops", headers={"Content-Type": "application/json"}
+    )
+    assert (broken.status_code, _error(broken)["code"]) == (400, "INVALID_JSON")
+    long_reason = api.delete(f"/api/bookings/{some_id}", {**DEMO, "reason": "r" * 501})
+    assert (long_reason.status_code, _error(long_reason)["field"]) == (400, "reason")
+    too_long = api.get("/api/bookings/" + "b" * 201, params=DEMO)
+    assert (too_long.status_code, _error(too_long)["field"]) == (400, "id")
