@@ -74,6 +74,10 @@ class Settings:
     hubspot_rate_limit_per_10s: int = 190
     # CRM search calls per second, per account (HubSpot documents 5).
     hubspot_search_per_s: int = 5
+    # Admin sign-in (lib/admin_auth.py): the project's JWT secret for HS256 tokens,
+    # and where its asymmetric keys are published (default: SUPABASE_URL's JWKS).
+    supabase_jwt_secret: str | None = None
+    supabase_jwks_url: str | None = None
 
     @property
     def db_backend(self) -> str:
@@ -106,4 +110,6 @@ def settings() -> Settings:
         hubspot_mock_exams_object=_str("HUBSPOT_MOCK_EXAMS_OBJECT") or "2-50158913",
         hubspot_rate_limit_per_10s=_int("HUBSPOT_RATE_LIMIT_PER_10S", 190, 1, 1000),
         hubspot_search_per_s=_int("HUBSPOT_SEARCH_PER_S", 5, 1, 50),
+        supabase_jwt_secret=_str("SUPABASE_JWT_SECRET"),
+        supabase_jwks_url=_str("SUPABASE_JWKS_URL"),
     )

@@ -28,6 +28,8 @@ ERRORS: dict[str, ErrorKind] = {
     "INVALID_INPUT": ErrorKind(400, False, "The request is not valid"),
     "VALIDATION_ERROR": ErrorKind(400, False, "The request is not valid"),
     "INVALID_JSON": ErrorKind(400, False, "The request body is not valid JSON"),
+    "UNAUTHORIZED": ErrorKind(401, False, "Sign in first"),
+    "FORBIDDEN": ErrorKind(403, False, "Not allowed"),
     "NOT_FOUND": ErrorKind(404, False, "Not found"),
     "METHOD_NOT_ALLOWED": ErrorKind(405, False, "Method not allowed"),
     "PAYLOAD_TOO_LARGE": ErrorKind(413, False, "The request body is too large"),
@@ -45,6 +47,9 @@ ERRORS: dict[str, ErrorKind] = {
     "BOOKING_NOT_FOUND": ErrorKind(404, False, "Booking not found"),
     # Business rules
     "INSUFFICIENT_CREDITS": ErrorKind(402, False, "Not enough credits for this exam type"),
+    "CREDITS_WOULD_BE_NEGATIVE": ErrorKind(
+        409, False, "This change would take a balance below zero"
+    ),
     "PREREQUISITE_NOT_MET": ErrorKind(403, False, "A prerequisite mock exam was not attended"),
     "EXAM_FULL": ErrorKind(409, False, "This mock exam is fully booked"),
     "DUPLICATE_BOOKING": ErrorKind(409, False, "Already booked for this date and exam type"),
