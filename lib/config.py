@@ -74,6 +74,16 @@ class Settings:
     hubspot_rate_limit_per_10s: int = 190
     # CRM search calls per second, per account (HubSpot documents 5).
     hubspot_search_per_s: int = 5
+    # Association (v4) calls per rolling 10 s: HubSpot counts them in a budget of
+    # their own, 150 per 10 s on Professional and Enterprise.
+    hubspot_associations_per_10s: int = 150
+    # Vercel's cron sends it as `Authorization: Bearer <secret>`; None: the cron
+    # endpoint refuses every call.
+    cron_secret: str | None = None
+    # Seconds one sync run may work before it stops cleanly (the next run continues).
+    # 240 leaves a minute of Vercel's 300 s maxDuration for the batch in flight
+    # (normally 1-2 s, up to ~30 s when HubSpot is slow) and the run's last record.
+    sync_time_budget_s: int = 240
     # Admin sign-in (lib/admin_auth.py): the project's JWT secret for HS256 tokens,
     # and where its asymmetric keys are published (default: SUPABASE_URL's JWKS).
     supabase_jwt_secret: str | None = None

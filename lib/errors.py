@@ -75,6 +75,11 @@ ERRORS: dict[str, ErrorKind] = {
     "HUBSPOT_UNAVAILABLE": ErrorKind(
         503, True, "We cannot verify new students right now; please retry shortly", 30
     ),
+    # The HubSpot sync: another run holds the lease (runs never overlap); the next
+    # scheduled run, or a retry once the current one is done, will do the work.
+    "SYNC_IN_PROGRESS": ErrorKind(409, True, "A HubSpot sync is already running", 60),
+    # A sync call from a run whose lease another run has taken (it was presumed dead).
+    "SYNC_LEASE_LOST": ErrorKind(409, False, "This sync run no longer holds the lease"),
     "INTERNAL_ERROR": ErrorKind(500, False, "Something went wrong on our side"),
 }
 

@@ -4,8 +4,10 @@ each record's fate.
 Contract (facts in shared/reference/hubspot-api.md):
 
 * Every request first takes a slot from a `Budget` shared by all function instances
-  ("general": 190 calls per rolling 10 s; "search": 5 per second). The budget is
-  lowered when HubSpot's `X-HubSpot-RateLimit-*` headers say the app may do less.
+  ("general": 190 calls per rolling 10 s; "search": 5 per second; "associations":
+  150 per 10 s, HubSpot's separate budget for the v4 association endpoints, which it
+  exempts from the general ten-second limit). A budget is lowered when HubSpot's
+  `X-HubSpot-RateLimit-*` headers say the app may do less.
 * 429: `TEN_SECONDLY_ROLLING` or `SECONDLY` -> wait for the window, then retry (a few
   times, then HubSpotRateLimited); `DAILY` -> HubSpotDailyLimit at once, so a sync run
   stops cleanly and says why.
@@ -45,7 +47,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["general", "search"]
+Kind = Literal["general", "search", "associations"]
 CONTACTS = "0-1"
 
 # Timeouts, (connect, read) on every request.
@@ -89,6 +91,8 @@ SEARCH_PAGE_LIMIT = 200
 
 GENERAL_WINDOW_MS = 10_000
 SEARCH_WINDOW_MS = 1_000
+# HubSpot's association (v4) budget on Professional and Enterprise: 150 per 10 s.
+ASSOCIATION_LIMIT = 150
 
 # What the login needs to know about a contact (credits, names, exam date).
 CONTACT_PROPERTIES = (
@@ -211,13 +215,16 @@ class LocalBudget:
         general_window_ms: int = GENERAL_WINDOW_MS,
         search_limit: int = 5,
         search_window_ms: int = SEARCH_WINDOW_MS,
+        association_limit: int = ASSOCIATION_LIMIT,
+        association_window_ms: int = GENERAL_WINDOW_MS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._limits = {
             "general": _Limit(general_limit, general_window_ms),
             "search": _Limit(search_limit, search_window_ms),
+            "associations": _Limit(association_limit, association_window_ms),
         }
-        self._log: dict[str, deque[float]] = {"general": deque(), "search": deque()}
+        self._log: dict[str, deque[float]] = {kind: deque() for kind in self._limits}
         self._clock = clock
         self._lock = threading.Lock()
 
@@ -269,6 +276,8 @@ class RedisBudget:
         general_window_ms: int = GENERAL_WINDOW_MS,
         search_limit: int = 5,
         search_window_ms: int = SEARCH_WINDOW_MS,
+        association_limit: int = ASSOCIATION_LIMIT,
+        association_window_ms: int = GENERAL_WINDOW_MS,
         take: TakeBudget | None = None,
     ) -> None:
         self._redis = redis
@@ -277,6 +286,7 @@ class RedisBudget:
         self._limits = {
             "general": _Limit(general_limit, general_window_ms),
             "search": _Limit(search_limit, search_window_ms),
+            "associations": _Limit(association_limit, association_window_ms),
         }
         self._lock = threading.Lock()
         self._fallback = LocalBudget(
@@ -284,6 +294,8 @@ class RedisBudget:
             general_window_ms=general_window_ms,
             search_limit=search_limit,
             search_window_ms=search_window_ms,
+            association_limit=association_limit,
+            association_window_ms=association_window_ms,
         )
 
     def reserve(self, kind: Kind) -> int:
@@ -433,10 +445,18 @@ class HubSpotClient:
 
             redis = redis_from_settings(config)
             general, search = config.hubspot_rate_limit_per_10s, config.hubspot_search_per_s
+            associations = config.hubspot_associations_per_10s
             budget = (
-                RedisBudget(redis, general_limit=general, search_limit=search)
+                RedisBudget(
+                    redis,
+                    general_limit=general,
+                    search_limit=search,
+                    association_limit=associations,
+                )
                 if redis
-                else LocalBudget(general_limit=general, search_limit=search)
+                else LocalBudget(
+                    general_limit=general, search_limit=search, association_limit=associations
+                )
             )
         return cls(config.hubspot_access_token, config.hubspot_base_url, budget=budget)
 
@@ -606,14 +626,14 @@ class HubSpotClient:
         if daily is not None:
             with self._lock:
                 self._counters.daily_remaining = int(daily)
-        # Association calls have their own HubSpot budget; their headers describe
-        # that one, not the general window.
-        if kind != "general" or path.startswith("/crm/v4/"):
+        # Search answers carry no rate headers; association answers describe the
+        # association budget, every other answer the general one.
+        if kind == "search":
             return
         limit = _number(headers.get("X-HubSpot-RateLimit-Max"))
         interval = _number(headers.get("X-HubSpot-RateLimit-Interval-Milliseconds"))
         if limit and interval:
-            self._budget.lower("general", int(limit), int(interval))
+            self._budget.lower(kind, int(limit), int(interval))
 
     # ---- batches
 
@@ -626,9 +646,10 @@ class HubSpotClient:
         *,
         retry_safe: bool,
         result: BatchResult,
+        kind: Kind = "general",
     ) -> None:
         """Send one chunk; split it in halves on a whole-batch 409."""
-        answer = self._request("POST", path, body=wrap(inputs), retry_safe=retry_safe)
+        answer = self._request("POST", path, kind=kind, body=wrap(inputs), retry_safe=retry_safe)
         if answer.status == 409:
             if len(inputs) == 1:
                 result.errors.append(
@@ -645,7 +666,7 @@ class HubSpotClient:
             self._count("splits")
             middle = len(inputs) // 2
             for half in (inputs[:middle], inputs[middle:]):
-                self._chunk(path, half, wrap, ids, retry_safe=retry_safe, result=result)
+                self._chunk(path, half, wrap, ids, retry_safe=retry_safe, result=result, kind=kind)
             return
         if answer.status not in (200, 201, 207) or not isinstance(answer.body, dict):
             raise HubSpotError(
@@ -669,11 +690,12 @@ class HubSpotClient:
         *,
         size: int,
         retry_safe: bool,
+        kind: Kind = "general",
     ) -> BatchResult:
         result = BatchResult()
         for start in range(0, len(inputs), size):
             chunk = inputs[start : start + size]
-            self._chunk(path, chunk, wrap, ids, retry_safe=retry_safe, result=result)
+            self._chunk(path, chunk, wrap, ids, retry_safe=retry_safe, result=result, kind=kind)
         return result
 
     def batch_upsert(
@@ -795,6 +817,7 @@ class HubSpotClient:
             _pair_id,
             size=ASSOCIATION_BATCH_LIMIT,
             retry_safe=True,
+            kind="associations",
         )
 
     def create_associations(
@@ -829,13 +852,17 @@ class HubSpotClient:
             _pair_id,
             size=ASSOCIATION_BATCH_LIMIT,
             retry_safe=True,
+            kind="associations",
         )
 
     def association_labels(self, from_type: str, to_type: str) -> list[dict[str, Any]]:
         """The association types between two object types: [{category, typeId,
         label}] (label None for the default one)."""
         answer = self._request(
-            "GET", f"/crm/v4/associations/{from_type}/{to_type}/labels", retry_safe=True
+            "GET",
+            f"/crm/v4/associations/{from_type}/{to_type}/labels",
+            kind="associations",
+            retry_safe=True,
         )
         return list(_ok(answer).get("results") or [])
 

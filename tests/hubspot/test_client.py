@@ -327,6 +327,27 @@ def test_budget_keeps_every_window_under_the_limit(standin: HubSpotStandIn) -> N
     assert client.stats.budget_wait_ms > 0
 
 
+def test_association_calls_have_a_budget_of_their_own(standin: HubSpotStandIn) -> None:
+    # HubSpot counts v4 association calls apart from the general ten-second window.
+    standin.set_limits(associations_per_interval=10_000)
+    budget = LocalBudget(
+        general_limit=3, general_window_ms=1000, association_limit=2, association_window_ms=1000
+    )
+    client = _client(standin, budget=budget)
+    contact = standin.put(CONTACTS, {"email": "a@example.com"})
+    for n in range(3):
+        client.batch_upsert(BOOKINGS, _bookings(1, n), "booking_id")
+    ids = [b["id"] for b in standin.objects(BOOKINGS)]
+    for booking in ids[:2]:
+        client.associate_default(BOOKINGS, CONTACTS, [(booking, contact)])
+    assert client.stats.budget_wait_ms == 0  # the general window was full, these did not wait
+    client.associate_default(BOOKINGS, CONTACTS, [(ids[2], contact)])
+    assert client.stats.budget_wait_ms > 0
+    assert standin.peak("associations", 1000) <= 2
+    assert standin.peak("general", 1000) <= 3
+    assert budget.limit("associations") == (2, 1000)
+
+
 def _two_instances(standin: HubSpotStandIn, budgets: list[Budget]) -> None:
     """Two "function instances", each with its own client and budget object, each
     sending 9 calls as fast as its budget lets it."""
