@@ -48,8 +48,8 @@ Control API (no auth, never rate limited or logged): `GET|POST /__standin/faults
 `GET|POST /__standin/limits`, `POST /__standin/reset` (`{"objects": false}` keeps the
 records), `GET /__standin/requests` (the request log: arrival time, method, path,
 status, budget bucket, fault, batch size), `POST /__standin/objects/{type}` (seed a
-record). From Python: `serve()` returns a HubSpotStandIn with the same controls.
-Run alone: `python -m local.standins.hubspot [port] [token]`.
+record: `{"properties", "id"?}`). From Python: `serve()` returns a HubSpotStandIn with
+the same controls. Run alone: `python -m local.standins.hubspot [port] [token]`.
 """
 
 from __future__ import annotations
@@ -97,10 +97,12 @@ ASSOCIATIONS_PAGE_LIMIT = 500
 # hundred bytes each, or 2,000 association pairs).
 MAX_BODY_BYTES = 5_000_000
 
+# credits_sync_id: the sync's push marker (lib/hubspot/phases/credits.py); a custom
+# single-line text property the portal needs (README, "HubSpot sync").
 CONTACT_PROPERTIES = _names(
     """
     student_id email firstname lastname sj_credits cs_credits sjmini_credits
-    mock_discussion_token shared_mock_credits ndecc_exam_date
+    mock_discussion_token shared_mock_credits ndecc_exam_date credits_sync_id
     """
 )
 MOCK_EXAM_PROPERTIES = _names(
@@ -518,12 +520,20 @@ class _Store:
         return object_type.unique | ({"email"} if object_type.email_id else set())
 
     def write(
-        self, object_type: ObjectType, record: _Record | None, changes: Mapping[str, str]
+        self,
+        object_type: ObjectType,
+        record: _Record | None,
+        changes: Mapping[str, str],
+        new_id: str | None = None,
     ) -> tuple[_Record, bool]:
+        """Apply changes to a record, or create one (with `new_id`, else the next id)."""
         now = self.now_ms()
         created = record is None
         if record is None:
-            record = _Record(self.new_id(), {}, now, now)
+            if new_id is not None and new_id.isdigit():
+                # Seeded ids must never be handed out again.
+                self._next_id = max(self._next_id, int(new_id))
+            record = _Record(new_id or self.new_id(), {}, now, now)
             self.records[object_type.type_id][record.id] = record
         for prop in self.indexed(object_type):
             if prop in changes:
@@ -1616,8 +1626,10 @@ class _Handler(BaseHTTPRequestHandler):
                 answer = {"requests": [asdict(e) for e in server.snapshot()]}
             elif action.startswith("POST objects/"):
                 type_name = action.removeprefix("POST objects/")
+                record_id = str(body["id"]) if body.get("id") is not None else None
                 return _Response(
-                    201, {"id": _put(server.app.store, type_name, _properties_of(body))}
+                    201,
+                    {"id": _put(server.app.store, type_name, _properties_of(body), record_id)},
                 )
         except (ValueError, TypeError, _Reply) as exc:
             return _error(400, "VALIDATION_ERROR", str(exc))
@@ -1704,11 +1716,14 @@ def _reason(status: int) -> str:
         return "Status"
 
 
-def _put(store: _Store, type_name: str, properties: Mapping[str, Any]) -> str:
+def _put(
+    store: _Store, type_name: str, properties: Mapping[str, Any], record_id: str | None = None
+) -> str:
     object_type = store.resolve(type_name)
     changes = {k: s for k, v in properties.items() if (s := _string(v)) is not None}
     with store.lock:
-        record, _ = store.write(object_type, None, changes)
+        existing = store.records[object_type.type_id].get(record_id) if record_id else None
+        record, _ = store.write(object_type, existing, changes, new_id=record_id)
     return record.id
 
 
@@ -1743,9 +1758,12 @@ class HubSpotStandIn:
 
     # ---- seeding and inspection
 
-    def put(self, object_type: str, properties: Mapping[str, Any]) -> str:
-        """Create a record directly (no validation, no budget, no log); its id."""
-        return _put(self._store, object_type, properties)
+    def put(self, object_type: str, properties: Mapping[str, Any], id: str | None = None) -> str:
+        """Create a record directly (no validation, no budget, no log); its id. With
+        `id`: create the record under that id (mirroring another system's ids), or, if
+        it exists, change the given properties as an edit in HubSpot's UI would
+        (hs_lastmodifieddate moves)."""
+        return _put(self._store, object_type, properties, id)
 
     def objects(self, object_type: str) -> list[dict[str, Any]]:
         """Every record of a type, oldest first, with all properties (computed and
