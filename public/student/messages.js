@@ -1,7 +1,8 @@
 // Every rejection the API can give (README "Error codes"), in plain words with what to
 // do next. `context` fills in the specifics: {typeName, date, retryAfter, requestId}.
 
-const LATER = (seconds) => (seconds ? `in about ${seconds} second${seconds === 1 ? "" : "s"}` : "in a moment");
+const WHILE = (seconds) => (seconds ? `about ${seconds} second${seconds === 1 ? "" : "s"}` : "a moment");
+const LATER = (seconds) => (seconds ? `in ${WHILE(seconds)}` : "in a moment");
 
 function reference(error) {
   return error.request_id ? ` If it keeps happening, contact the school and quote reference ${error.request_id}.` : "";
@@ -13,7 +14,7 @@ function common(error, context) {
     case "NETWORK_ERROR":
       return "We could not reach the booking service. Check your internet connection, then try again.";
     case "RATE_LIMITED":
-      return `Too many requests from your connection. Wait ${LATER(context.retryAfter)}, then try again.`;
+      return `Too many requests from your connection. Wait ${WHILE(context.retryAfter)}, then try again.`;
     case "DATABASE_BUSY":
       return `The booking service is very busy right now. Try again ${LATER(context.retryAfter)}.`;
     case "DATABASE_UNAVAILABLE":

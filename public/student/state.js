@@ -57,21 +57,22 @@ export const savedType = () => {
 };
 export const saveType = (type) => write(STORE.type, type);
 
-/** The Idempotency-Key of the booking intended for `examId`: the same one on every
- *  retry and double click, kept across a reload, until an answer settles it. */
+/** The Idempotency-Key of this student's booking intended for `examId`: the same one
+ *  on every retry and double click, kept across a reload, until an answer settles it. */
 export function keyFor(examId) {
   const keys = read(STORE.keys, {});
-  if (!keys[examId]) {
-    keys[examId] = crypto.randomUUID();
+  const intent = `${state.student.student_id}/${examId}`;
+  if (!keys[intent]) {
+    keys[intent] = crypto.randomUUID();
     write(STORE.keys, keys);
   }
-  return keys[examId];
+  return keys[intent];
 }
 
 /** A definitive answer came for this intended booking: the next one gets a new key. */
 export function settleKey(examId) {
   const keys = read(STORE.keys, {});
-  delete keys[examId];
+  delete keys[`${state.student.student_id}/${examId}`];
   write(STORE.keys, keys);
 }
 

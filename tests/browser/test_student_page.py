@@ -476,6 +476,53 @@ def test_a_retry_after_a_lost_answer_books_once(open_screen: OpenScreen, demo: D
     screen.assert_clean(expected=(("Failed to load resource: net::", "/api/bookings/create"),))
 
 
+def test_a_booking_still_in_progress_is_retried_with_the_same_key(
+    open_screen: OpenScreen, demo: Demo
+) -> None:
+    screen = open_screen("desktop")
+    page = screen.page
+    answers: list[int] = []
+
+    def first_in_progress(route: Route) -> None:
+        if not answers:
+            # What the API answers while a duplicate of this booking holds the lock.
+            answers.append(409)
+            route.fulfill(
+                status=409,
+                headers={"Retry-After": "1"},
+                json={
+                    "success": False,
+                    "error": {
+                        "code": "BOOKING_IN_PROGRESS",
+                        "message": "A booking for you is already in progress; please retry",
+                        "request_id": "r-2",
+                    },
+                },
+            )
+        else:
+            answers.append(0)
+            route.continue_()
+
+    page.route("**/api/bookings/create", first_in_progress)
+    screen.open()
+    screen.login()
+    logged_in(screen)
+    choose_type(screen, "Mock Discussion")
+    exam_id = page.locator(".session:has(.session-book)").first.get_attribute("data-exam-id")
+    assert exam_id
+    book_button(screen, exam_id).click()
+    dialog = page.get_by_role("dialog", name="Book Mock Discussion")
+    expect(dialog.locator("#book-fields")).to_be_empty()  # nothing to ask for this type
+    dialog.get_by_role("button", name="Confirm booking").click()
+    expect(dialog.get_by_role("heading", name="You are booked")).to_be_visible()
+    assert answers == [409, 0]
+    creates = screen.api_requests("/api/bookings/create", "POST")
+    assert len({r.headers["idempotency-key"] for r in creates}) == 1
+    assert len(demo.active_bookings(exam_id)) == 1
+    assert demo.credits() == {**ALL_FIVE, "mock_discussion_token": 4}
+    screen.assert_clean(expected=((http_status(409), "/api/bookings/create"),))
+
+
 # ---------------------------------------------------------------- live seats
 
 
@@ -528,6 +575,76 @@ def test_seats_refresh_while_open_and_pause_while_hidden(
             }"""
         )
     screen.assert_clean()
+
+
+def test_loading_and_error_states_offer_a_way_on(open_screen: OpenScreen, demo: Demo) -> None:
+    screen = open_screen("phone")
+    page = screen.page
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:  # answered later, by the test
+        held.append(route)
+
+    page.route(re.compile(r"/api/mock-exams/available\?"), hold)
+    page.route(
+        re.compile(r"/api/bookings/list\?.*filter=upcoming"),
+        lambda route: route.fulfill(
+            status=503,
+            headers={"Retry-After": "5"},
+            json={
+                "success": False,
+                "error": {
+                    "code": "DATABASE_UNAVAILABLE",
+                    "message": "The service is temporarily unavailable; please retry",
+                    "request_id": "req-test-1234",
+                },
+            },
+        ),
+    )
+    screen.open()
+    screen.login()
+    expect(page.get_by_role("heading", name="Hello, Demo")).to_be_visible()
+    expect(page.locator("#session-area")).to_have_text("Loading sessions…")
+    expect(page.locator("#session-area")).to_have_attribute("aria-busy", "true")
+    screen.shot("sessions-loading")
+    screen.check_accessibility("sessions-loading")
+
+    # The list never arrives: a plain message and a way to try again.
+    assert len(held) == 1
+    held[0].fulfill(
+        status=429,
+        headers={"Retry-After": "7"},
+        json={
+            "success": False,
+            "error": {"code": "RATE_LIMITED", "message": "Too many requests", "request_id": "r-1"},
+        },
+    )
+    sessions_error = page.locator("#session-area").get_by_role("alert")
+    expect(sessions_error).to_contain_text(
+        "We could not load the sessions. Too many requests from your connection. "
+        "Wait about 7 seconds, then try again."
+    )
+    upcoming_error = page.locator("#panel-upcoming").get_by_role("alert")
+    expect(upcoming_error).to_contain_text(
+        "We could not load these bookings. The booking service is temporarily unavailable. "
+        "Try again in about 5 seconds. If it keeps happening, contact the school and quote "
+        "reference req-test-1234."
+    )
+    screen.shot("load-errors")
+    screen.check_accessibility("load-errors")
+
+    page.unroute_all()
+    sessions_error.get_by_role("button", name="Try again").click()
+    expect(page.locator(".session-list")).to_be_visible()
+    upcoming_error.get_by_role("button", name="Try again").click()
+    expect(page.locator('[data-count="upcoming"]')).to_have_text("(0)")
+    expect(page.locator("#panel-upcoming")).to_contain_text("You have no upcoming bookings.")
+    screen.assert_clean(
+        expected=(
+            (http_status(429), "/api/mock-exams/available"),
+            (http_status(503), "/api/bookings/list"),
+        )
+    )
 
 
 # ---------------------------------------------------------------- keyboard
