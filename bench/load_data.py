@@ -1,0 +1,246 @@
+"""The data the HTTP benchmarks run on, and the invariants checked after each run.
+
+One scratch database (dropped and recreated, migrated with lib.migrations) and one
+Redis database of their own. Before every measured run both are emptied and reloaded
+with set-based SQL, so each run starts from the same state and its checks only see
+its own rows:
+
+* students `<prefix><n>` / `<prefix><n>@load.example`, n = 1..count, each holding
+  `credits` Clinical Skills credits and nothing else;
+* Clinical Skills exams `LOAD-<n>`, open, starting a month ahead (one per day, so a
+  student may hold one of each), with the capacity the run asks for.
+
+After the run, `check()` reads the database and holds it to what must never break:
+no exam oversold and every seat count equal to its seat-holding bookings, credits
+conserved (what the students hold now plus what their active bookings spent is what
+they were given), and every booking the client was told about exists, and vice versa.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+
+import psycopg
+import redis
+from psycopg import sql
+
+from lib import migrations
+
+MOCK_TYPE = "Clinical Skills"
+EXAM_PREFIX = "LOAD-"
+EMAIL_DOMAIN = "load.example"
+# Every table book() and cancel_booking() write, and the audit logs their triggers fill.
+# CASCADE: tables added by later migrations (the sync's) may reference them.
+TABLES = (
+    "hubspot_sync.hubspot_bookings",
+    "hubspot_sync.hubspot_contact_credits",
+    "hubspot_sync.hubspot_mock_exams",
+    "hubspot_sync.supabase_audit_log",
+    "hubspot_sync.audit_log",
+)
+
+
+class DataError(RuntimeError):
+    """The scratch data cannot be set up (e.g. the Redis database is not empty-able)."""
+
+
+@dataclass(frozen=True)
+class Population:
+    """What one run needs loaded."""
+
+    students: int
+    exams: int
+    capacity: int  # seats per exam
+    credits: int = 1  # Clinical Skills credits per student
+    prefix: str = "L"  # student ids are <prefix><n>
+
+    def student_id(self, n: int) -> str:
+        return f"{self.prefix}{n}"
+
+    def email(self, n: int) -> str:
+        return f"{self.prefix.lower()}{n}@{EMAIL_DOMAIN}"
+
+
+@dataclass(frozen=True)
+class Exam:
+    id: str  # the UUID students book by, as the available list gives it
+    hubspot_id: str
+    capacity: int
+
+
+def create_database(admin_url: str, name: str) -> str:
+    """Drop and recreate database `name` on admin_url's server, migrate it; its URL."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+        )
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    url = psycopg.conninfo.make_conninfo(admin_url, dbname=name)
+    migrations.up(url)
+    return url
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+        )
+
+
+def reset(database_url: str, redis_url: str, population: Population) -> list[Exam]:
+    """Empty the scratch database and Redis database, load `population`; its exams."""
+    flush_redis(redis_url)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        with conn.transaction():
+            conn.execute(sql.SQL("truncate {} restart identity cascade").format(_tables()))
+            # Start times a month ahead and beyond: no exam starts during a run (rule 2).
+            rows = conn.execute(
+                """
+                insert into hubspot_sync.hubspot_mock_exams
+                  (hubspot_id, mock_exam_name, mock_type, exam_date, start_time, end_time,
+                   location, capacity, total_bookings, is_active)
+                select %(prefix)s || i, 'Load exam ' || i, %(type)s, d,
+                       (d + time '09:00') at time zone 'America/Toronto',
+                       (d + time '12:00') at time zone 'America/Toronto',
+                       'Mississauga', %(capacity)s, 0, 'true'
+                  from generate_series(1, %(exams)s) i,
+                       lateral (select current_date + 30 + i as d) day
+                returning id::text, hubspot_id, capacity
+                """,
+                {
+                    "prefix": EXAM_PREFIX,
+                    "type": MOCK_TYPE,
+                    "capacity": population.capacity,
+                    "exams": population.exams,
+                },
+            ).fetchall()
+            conn.execute(
+                """
+                insert into hubspot_sync.hubspot_contact_credits
+                  (hubspot_id, student_id, email, firstname, lastname, cs_credits)
+                select 'LH' || %(prefix)s || n, %(prefix)s || n,
+                       lower(%(prefix)s) || n || '@' || %(domain)s,
+                       'Load', 'Student ' || n, %(credits)s
+                  from generate_series(1, %(students)s) n
+                """,
+                {
+                    "prefix": population.prefix,
+                    "domain": EMAIL_DOMAIN,
+                    "credits": population.credits,
+                    "students": population.students,
+                },
+            )
+        # Fresh statistics: the planner must see 100,000 students, not an empty table.
+        conn.execute(
+            "vacuum (analyze) hubspot_sync.hubspot_bookings, hubspot_sync.hubspot_contact_credits,"
+            " hubspot_sync.hubspot_mock_exams"
+        )
+    exams = [Exam(id=str(r[0]), hubspot_id=str(r[1]), capacity=int(r[2])) for r in rows]
+    return sorted(exams, key=lambda e: int(e.hubspot_id.removeprefix(EXAM_PREFIX)))
+
+
+def _tables() -> sql.Composed:
+    return sql.SQL(", ").join(
+        sql.SQL(".").join(sql.Identifier(part) for part in table.split(".")) for table in TABLES
+    )
+
+
+def flush_redis(redis_url: str) -> None:
+    """Empty the benchmark's own Redis database: cached exam lists, seat counters and
+    rate-limit windows of an earlier run must not answer for this one."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.flushdb()
+    except redis.RedisError as exc:
+        raise DataError(f"cannot empty the benchmark's Redis database: {exc}") from exc
+    finally:
+        client.close()
+
+
+# ---------------------------------------------------------------- invariants
+
+
+@dataclass(frozen=True)
+class Checks:
+    exams_oversold: int  # exams with more seat-holding bookings than capacity
+    seat_mismatches: int  # exams whose total_bookings differs from their bookings
+    negative_balances: int
+    credits_given: int
+    credits_held: int  # now
+    credits_spent: int  # by the active bookings (each spent one)
+    bookings: int  # rows in hubspot_bookings (active and cancelled)
+    active: int
+    cancelled: int
+    unanswered: int  # bookings in the database the client was never told about
+    phantom: int  # bookings the client was told about that the database lacks
+
+    @property
+    def problems(self) -> list[str]:
+        found = []
+        if self.exams_oversold:
+            found.append(f"{self.exams_oversold} exams oversold")
+        if self.seat_mismatches:
+            found.append(f"{self.seat_mismatches} exams' seat counts differ from their bookings")
+        if self.negative_balances:
+            found.append(f"{self.negative_balances} negative credit balances")
+        if self.credits_given != self.credits_held + self.credits_spent:
+            found.append(
+                f"credits not conserved: {self.credits_given} given,"
+                f" {self.credits_held} held + {self.credits_spent} spent"
+            )
+        if self.unanswered:
+            found.append(f"{self.unanswered} bookings written but never answered to the client")
+        if self.phantom:
+            found.append(f"{self.phantom} bookings answered but not in the database")
+        return found
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check(database_url: str, population: Population, answered: Collection[str]) -> Checks:
+    """The invariants after a run. `answered`: the ids of every booking a 201 (or a
+    replay) reported to the client."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        row = conn.execute(
+            """
+            with held as (
+              select e.hubspot_id, e.capacity, coalesce(e.total_bookings, 0) as counted,
+                     count(b.id) filter (where b.is_active in ('Active', 'Completed')) as holding
+                from hubspot_sync.hubspot_mock_exams e
+                left join hubspot_sync.hubspot_bookings b on b.associated_mock_exam = e.hubspot_id
+               group by e.hubspot_id, e.capacity, e.total_bookings)
+            select
+              (select count(*) from held where holding > capacity or counted > capacity),
+              (select count(*) from held where holding <> counted),
+              (select count(*) from hubspot_sync.hubspot_contact_credits
+                where least(sj_credits, cs_credits, sjmini_credits, mock_discussion_token,
+                            shared_mock_credits) < 0),
+              (select coalesce(sum(cs_credits), 0) from hubspot_sync.hubspot_contact_credits),
+              (select count(*) from hubspot_sync.hubspot_bookings
+                where is_active = 'Active' and token_used <> 'Admin Override'),
+              (select count(*) from hubspot_sync.hubspot_bookings where is_active = 'Active'),
+              (select count(*) from hubspot_sync.hubspot_bookings where is_active = 'Cancelled')
+            """
+        ).fetchone()
+        ids = {
+            str(r[0]) for r in conn.execute("select id::text from hubspot_sync.hubspot_bookings")
+        }
+    assert row is not None
+    oversold, mismatches, negative, held, spent, active, cancelled = (int(v) for v in row)
+    answered_ids = set(answered)
+    return Checks(
+        exams_oversold=oversold,
+        seat_mismatches=mismatches,
+        negative_balances=negative,
+        credits_given=population.students * population.credits,
+        credits_held=held,
+        credits_spent=spent,
+        bookings=len(ids),
+        active=active,
+        cancelled=cancelled,
+        unanswered=len(ids - answered_ids),
+        phantom=len(answered_ids - ids),
+    )
