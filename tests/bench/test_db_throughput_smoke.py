@@ -179,3 +179,4 @@ def test_command_line_makes_the_plan_and_names_it_back() -> None:
 def test_smoke_is_small_whatever_else_was_asked() -> None:
     plan = db_throughput.smoke(Plan(clients=(64,), duration_s=600, repeat=5))
     assert (plan.clients, plan.duration_s, plan.warmup_s, plan.repeat) == ((1, 4), 1, 1, 1)
+    assert not plan.require_quiet
