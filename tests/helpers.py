@@ -27,6 +27,12 @@ TABLES = (
     "hubspot_sync.hubspot_mock_exams",
     "hubspot_sync.supabase_audit_log",
     "hubspot_sync.audit_log",
+    "hubspot_sync.sync_runs",
+    "hubspot_sync.sync_run_errors",
+    "hubspot_sync.sync_lease",
+    "hubspot_sync.sync_state",
+    "hubspot_sync.sync_contact_credits",
+    "hubspot_sync.sync_exam_seats",
 )
 _serial = itertools.count(1)
 

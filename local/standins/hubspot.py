@@ -1340,10 +1340,12 @@ class _FaultState:
             status = self.rng.choice(faults.error_statuses) if fault == "error" else 0
             return fault, status
 
-    def conflicts(self, body: Any) -> str | None:
-        """The forced-conflict id a batch names, if any."""
+    def conflicts(self, body: Any, path: str) -> str | None:
+        """The forced-conflict id a batch names, if any (on the paths faults apply to)."""
         ids = self.faults.conflict_ids
         if not ids or not isinstance(body, dict) or not isinstance(body.get("inputs"), list):
+            return None
+        if self.pattern is not None and not self.pattern.search(path):
             return None
         for item in body["inputs"]:
             if not isinstance(item, dict):
@@ -1583,7 +1585,9 @@ class _Handler(BaseHTTPRequestHandler):
                     "category": "INTERNAL_ERROR",
                 },
             )
-        conflict = server.faults.conflicts(body) if name in ("batch", "create_batch") else None
+        conflict = (
+            server.faults.conflicts(body, path) if name in ("batch", "create_batch") else None
+        )
         if conflict is not None:
             return "conflict", _error(
                 409, "CONFLICT", f"Conflict writing the record identified by {conflict}"

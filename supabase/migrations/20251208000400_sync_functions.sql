@@ -142,8 +142,27 @@ as $$
    where id = p_run_id
 $$;
 
--- sync_progress: after every batch: renew the lease and store the counts so far.
-create or replace function hubspot_sync.sync_progress(p_run_id uuid, p_report text)
+-- _sync_errors: record the records a run could not bring across (or warns about):
+-- [{"phase", "record_id", "hubspot_id", "severity", "category", "message",
+-- "correlation_id"}].
+create or replace function hubspot_sync._sync_errors(p_run_id uuid, p_errors jsonb)
+returns void
+language sql
+set search_path = hubspot_sync, pg_temp
+as $$
+  insert into sync_run_errors (run_id, phase, record_id, hubspot_id, severity, category, message, correlation_id)
+  select p_run_id, left(x.phase, 40), left(x.record_id, 200), left(x.hubspot_id, 64),
+         case when x.severity = 'warning' then 'warning' else 'error' end,
+         left(coalesce(x.category, 'UNKNOWN'), 80), left(coalesce(x.message, ''), 2000),
+         left(x.correlation_id, 100)
+    from jsonb_to_recordset(coalesce(p_errors, '[]')) as x(phase text, record_id text,
+         hubspot_id text, severity text, category text, message text, correlation_id text)
+$$;
+
+-- sync_progress: after every batch: renew the lease, record the batch's failed
+-- records and store the counts so far. One call, so a batch costs one round trip of
+-- bookkeeping.
+create or replace function hubspot_sync.sync_progress(p_run_id uuid, p_report text, p_errors text default null)
 returns jsonb
 language plpgsql
 set search_path = hubspot_sync, pg_temp
@@ -152,6 +171,7 @@ begin
   if not _sync_hold(p_run_id) then
     return _reject('SYNC_LEASE_LOST', 'another sync run holds the lease');
   end if;
+  perform _sync_errors(p_run_id, p_errors::jsonb);
   perform _sync_report(p_run_id, p_report::jsonb, null);
   return jsonb_build_object('ok', true);
 end
@@ -181,32 +201,11 @@ begin
 end
 $$;
 
--- sync_record_errors: the records this run could not bring across (or warns about):
--- [{"phase", "record_id", "hubspot_id", "severity", "category", "message",
--- "correlation_id"}]. Not fenced: a run that lost its lease may still say what failed.
-create or replace function hubspot_sync.sync_record_errors(p_run_id uuid, p_items text)
-returns jsonb
-language plpgsql
-set search_path = hubspot_sync, pg_temp
-as $$
-declare
-  v_count int;
-begin
-  insert into sync_run_errors (run_id, phase, record_id, hubspot_id, severity, category, message, correlation_id)
-  select p_run_id, left(x.phase, 40), left(x.record_id, 200), left(x.hubspot_id, 64),
-         case when x.severity = 'warning' then 'warning' else 'error' end,
-         left(coalesce(x.category, 'UNKNOWN'), 80), left(coalesce(x.message, ''), 2000),
-         left(x.correlation_id, 100)
-    from jsonb_to_recordset(p_items::jsonb) as x(phase text, record_id text, hubspot_id text,
-         severity text, category text, message text, correlation_id text);
-  get diagnostics v_count = row_count;
-  return jsonb_build_object('ok', true, 'recorded', v_count);
-end
-$$;
-
--- sync_finish: the run's last word (status and counts) and the lease let go. Finishing
--- twice changes nothing; a run another run marked abandoned keeps that status.
-create or replace function hubspot_sync.sync_finish(p_run_id uuid, p_status text, p_report text)
+-- sync_finish: the run's last word (status, counts, its last failed records) and the
+-- lease let go. Not fenced: a run that lost its lease still says how it ended.
+-- Finishing twice changes nothing; a run another run marked abandoned keeps that status
+-- (its errors are still recorded).
+create or replace function hubspot_sync.sync_finish(p_run_id uuid, p_status text, p_report text, p_errors text default null)
 returns jsonb
 language plpgsql
 set search_path = hubspot_sync, pg_temp
@@ -218,6 +217,7 @@ begin
   end if;
   update sync_runs set status = p_status where id = p_run_id and status = 'running';
   if found then
+    perform _sync_errors(p_run_id, p_errors::jsonb);
     perform _sync_report(p_run_id, p_report::jsonb, p_status);
   end if;
   delete from sync_lease where name = 'hubspot' and run_id = p_run_id;
@@ -242,8 +242,9 @@ begin
 end
 $$;
 
--- sync_pending_counts: how much work a delta pass has (the command line's progress).
-create or replace function hubspot_sync.sync_pending_counts()
+-- sync_pending_counts: how much work a pass has per phase (the command line's progress
+-- bars); p_full: what a full pass goes through.
+create or replace function hubspot_sync.sync_pending_counts(p_full boolean)
 returns jsonb
 language sql stable
 set search_path = hubspot_sync, pg_temp
@@ -253,16 +254,16 @@ as $$
     'contacts', (select count(*) from hubspot_contact_credits where hubspot_id is null),
     'credits', (select count(*) from hubspot_contact_credits c
                   left join sync_contact_credits s on s.contact_id = c.id
-                 where c.hubspot_id is not null and (s.contact_id is null
+                 where c.hubspot_id is not null and (p_full or s.contact_id is null
                        or s.pending_push_id is not null or s.hubspot_id is distinct from c.hubspot_id
                        or s.base is distinct from array[coalesce(c.sj_credits, 0), coalesce(c.cs_credits, 0),
                             coalesce(c.sjmini_credits, 0), coalesce(c.mock_discussion_token, 0),
                             coalesce(c.shared_mock_credits, 0)])),
     'bookings', (select count(*) from hubspot_bookings
-                  where hubspot_id is null or hubspot_last_sync_at is null
+                  where p_full or hubspot_id is null or hubspot_last_sync_at is null
                      or updated_at > hubspot_last_sync_at),
     'seats', (select count(*) from hubspot_mock_exams e left join sync_exam_seats s on s.exam_id = e.id
-               where s.exam_id is null or e.seats_version > s.pushed_seats_version
+               where p_full or s.exam_id is null or e.seats_version > s.pushed_seats_version
                   or coalesce(e.total_bookings, 0) <> s.pushed_total))
 $$;
 
@@ -833,12 +834,12 @@ begin
     'hubspot_sync._sync_hold(uuid)',
     'hubspot_sync.sync_begin(uuid, text, text, int)',
     'hubspot_sync._sync_report(uuid, jsonb, text)',
-    'hubspot_sync.sync_progress(uuid, text)',
+    'hubspot_sync._sync_errors(uuid, jsonb)',
+    'hubspot_sync.sync_progress(uuid, text, text)',
     'hubspot_sync.sync_checkpoint(uuid, text, text)',
-    'hubspot_sync.sync_record_errors(uuid, text)',
-    'hubspot_sync.sync_finish(uuid, text, text)',
+    'hubspot_sync.sync_finish(uuid, text, text, text)',
     'hubspot_sync.sync_schedule(int)',
-    'hubspot_sync.sync_pending_counts()',
+    'hubspot_sync.sync_pending_counts(boolean)',
     'hubspot_sync.sync_exams_pulled(uuid, text)',
     'hubspot_sync.sync_contacts_pending(uuid, int)',
     'hubspot_sync.sync_contacts_linked(uuid, text)',

@@ -11,12 +11,12 @@ drop function if exists hubspot_sync._credit_vector(hubspot_sync.hubspot_contact
 drop function if exists hubspot_sync.sync_contacts_linked(uuid, text);
 drop function if exists hubspot_sync.sync_contacts_pending(uuid, int);
 drop function if exists hubspot_sync.sync_exams_pulled(uuid, text);
-drop function if exists hubspot_sync.sync_pending_counts();
+drop function if exists hubspot_sync.sync_pending_counts(boolean);
 drop function if exists hubspot_sync.sync_schedule(int);
-drop function if exists hubspot_sync.sync_finish(uuid, text, text);
-drop function if exists hubspot_sync.sync_record_errors(uuid, text);
+drop function if exists hubspot_sync.sync_finish(uuid, text, text, text);
 drop function if exists hubspot_sync.sync_checkpoint(uuid, text, text);
-drop function if exists hubspot_sync.sync_progress(uuid, text);
+drop function if exists hubspot_sync.sync_progress(uuid, text, text);
+drop function if exists hubspot_sync._sync_errors(uuid, jsonb);
 drop function if exists hubspot_sync._sync_report(uuid, jsonb, text);
 drop function if exists hubspot_sync.sync_begin(uuid, text, text, int);
 drop function if exists hubspot_sync._sync_hold(uuid);

@@ -1,0 +1,245 @@
+"""The credit merge: changes from both sides survive, none is applied twice, whatever
+happens to a push on its way (lost answer, refusal, a kill between the database
+commit and HubSpot)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from lib.hubspot.client import HubSpotClient
+from local.standins.hubspot import CONTACTS
+from tests.sync.conftest import World
+
+UPDATE_CONTACTS = rf"/crm/v3/objects/{CONTACTS}/batch/update$"
+
+
+class Killed(BaseException):
+    """The process dies here (BaseException: nothing in the sync catches it)."""
+
+
+def _pending(world: World) -> list[dict[str, Any]]:
+    return world.db.all(
+        "select * from hubspot_sync.sync_contact_credits where pending_push_id is not null"
+    )
+
+
+def _expire_lease(world: World) -> None:
+    world.db.conn.execute("update hubspot_sync.sync_lease set expires_at = now()")
+
+
+def test_a_purchase_in_hubspot_and_a_booking_here_are_both_kept(world: World) -> None:
+    contact = world.contact(cs_credits=2, shared_mock_credits=0)
+    exam = world.exam(mock_type="Clinical Skills")
+    world.sync()
+    world.purchase(contact, "cs_credits", 3)  # HubSpot: 2 -> 5
+    world.book(contact, exam)  # PostgreSQL: 2 -> 1
+
+    result = world.sync()
+
+    assert result.status == "succeeded"
+    assert world.db.credits(contact)["cs_credits"] == 4
+    assert world.hubspot_credits(contact)["cs_credits"] == 4
+    world.assert_consistent()
+
+
+def test_changes_on_both_sides_of_several_kinds_and_contacts(world: World) -> None:
+    contacts = [world.contact(sj_credits=4, cs_credits=4, shared_mock_credits=2) for _ in range(6)]
+    exams = [world.exam(mock_type=t) for t in ("Situational Judgment", "Clinical Skills")]
+    world.sync()
+    for n, contact in enumerate(contacts):
+        world.purchase(contact, "shared_mock_credits", n)
+        if n % 2:
+            world.purchase(contact, "sj_credits", -1)  # an admin takes one back
+        for exam in exams[: n % 3]:
+            world.book(contact, exam)
+
+    assert world.sync().status == "succeeded"
+
+    world.assert_consistent()
+
+
+def test_hubspot_lowering_below_what_is_left_stops_at_zero_and_warns(world: World) -> None:
+    contact = world.contact(cs_credits=3, shared_mock_credits=0)
+    exam = world.exam(mock_type="Clinical Skills")
+    world.sync()
+    world.book(contact, exam)  # 3 -> 2 here
+    world.purchase(contact, "cs_credits", -3)  # an admin sets HubSpot's 3 to 0
+
+    result = world.sync()
+
+    assert result.status == "succeeded"  # a warning, not a failure
+    assert world.db.credits(contact)["cs_credits"] == 0
+    assert world.hubspot_credits(contact)["cs_credits"] == 0
+    [warning] = result.errors
+    assert (warning.category, warning.severity) == ("CREDIT_SHORTFALL", "warning")
+    assert "cs_credits" in warning.message and "(1 not taken)" in warning.message
+
+
+def test_a_lost_answer_to_a_push_is_neither_lost_nor_applied_twice(world: World) -> None:
+    contact = world.contact(cs_credits=5)
+    exam = world.exam(mock_type="Clinical Skills")
+    world.sync()
+    world.book(contact, exam)  # 5 -> 4: to push
+    world.standin.set_faults(lost_next=1, paths=UPDATE_CONTACTS)
+    # No retries: the push is applied in HubSpot but the run never hears of it.
+    result = world.sync(client=world.client(max_attempts=1))
+    assert result.status == "failed"
+    assert len(_pending(world)) == 1
+    assert world.hubspot_credits(contact)["cs_credits"] == 4  # it landed
+    world.purchase(contact, "cs_credits", 10)  # and then an admin added 10 in HubSpot
+    world.standin.set_faults()
+    _expire_lease(world)  # the failed run let it go already; harmless
+
+    assert world.sync().status == "succeeded"
+
+    assert world.db.credits(contact)["cs_credits"] == 14
+    world.assert_consistent()
+
+
+def test_a_push_that_never_arrived_is_sent_again(world: World) -> None:
+    contact = world.contact(cs_credits=5)
+    exam = world.exam(mock_type="Clinical Skills")
+    world.sync()
+    world.book(contact, exam)
+    world.standin.set_faults(error_next=1, paths=UPDATE_CONTACTS)  # 503 before any write
+    assert world.sync(client=world.client(max_attempts=1)).status == "failed"
+    assert world.hubspot_credits(contact)["cs_credits"] == 5  # not applied
+    world.purchase(contact, "cs_credits", 1)
+    world.standin.set_faults()
+
+    assert world.sync().status == "succeeded"
+
+    assert world.db.credits(contact)["cs_credits"] == 5  # 5 - 1 + 1
+    world.assert_consistent()
+
+
+@pytest.mark.parametrize("dies", ["before the push is sent", "after the push landed"])
+def test_a_kill_between_the_database_and_hubspot(world: World, dies: str) -> None:
+    contact = world.contact(cs_credits=5, sj_credits=1)
+    world.sync()
+    world.book(contact, world.exam(mock_type="Clinical Skills"))
+    world.purchase(contact, "sj_credits", 2)
+
+    class DiesAroundPush(HubSpotClient):
+        def batch_update(
+            self, object_type: str, inputs: Any, id_property: str | None = None
+        ) -> Any:
+            if object_type == CONTACTS and dies.startswith("before"):
+                raise Killed
+            result = super().batch_update(object_type, inputs, id_property)
+            if object_type == CONTACTS:
+                raise Killed
+            return result
+
+    client = world.client()
+    client.__class__ = DiesAroundPush
+    with pytest.raises(Killed):
+        world.sync(client=client)
+    # The merge committed (HubSpot's +2 is in PostgreSQL), the push is recorded pending.
+    assert world.db.credits(contact)["sj_credits"] == 3
+    assert len(_pending(world)) == 1
+    _expire_lease(world)  # as a killed run's lease does, after its ttl
+    world.purchase(contact, "sj_credits", 1)  # another change in HubSpot meanwhile
+
+    assert world.sync().status == "succeeded"
+
+    assert world.db.credits(contact) == world.hubspot_credits(contact)
+    assert world.db.credits(contact)["sj_credits"] == 4
+    assert world.db.credits(contact)["cs_credits"] == 4
+    world.assert_consistent()
+    runs = world.db.all("select status from hubspot_sync.sync_runs order by started_at")
+    assert [r["status"] for r in runs] == ["succeeded", "abandoned", "succeeded"]
+
+
+def test_a_push_hubspot_refuses_is_recorded_and_tried_again(world: World) -> None:
+    contact = world.contact(cs_credits=5)
+    world.sync()
+    world.book(contact, world.exam(mock_type="Clinical Skills"))
+    world.standin.set_faults(conflict_ids=[str(contact["hubspot_id"])], paths=UPDATE_CONTACTS)
+
+    result = world.sync()
+
+    assert result.status == "partial"
+    assert result.errors[0].category == "CONFLICT"
+    assert _pending(world) == []  # refused outright: nothing to settle
+    world.standin.set_faults()
+    assert world.sync().status == "succeeded"
+    world.assert_consistent()
+
+
+def test_a_first_login_contact_merges_a_purchase_made_before_its_first_sync(
+    world: World,
+) -> None:
+    hubspot_id = world.standin.put(
+        CONTACTS, {"email": "late@example.com", "student_id": "LATE1", "cs_credits": 2}
+    )
+    stored = world.db.call(
+        "store_hubspot_contact",
+        p_hubspot_id=hubspot_id,
+        p_student_id="LATE1",
+        p_email="late@example.com",
+        p_cs_credits=2,
+    )
+    assert stored["ok"]
+    contact = world.fresh_contact(stored["contact"])
+    world.standin.put(CONTACTS, {"cs_credits": 5}, id=hubspot_id)  # bought 3 more
+
+    assert world.sync().status == "succeeded"
+
+    assert world.db.credits(contact)["cs_credits"] == 5
+    assert world.hubspot_credits(contact)["cs_credits"] == 5
+
+
+def test_a_push_from_a_run_we_do_not_know_is_not_taken_for_a_purchase(world: World) -> None:
+    contact = world.contact(cs_credits=5)
+    world.sync()
+    # A run presumed dead lands a late push: HubSpot shows values and a marker this
+    # sync has no record of.
+    world.standin.put(
+        CONTACTS,
+        {"cs_credits": 9, "credits_sync_id": "ffffffffffffffffffffffffffffffff"},
+        id=str(contact["hubspot_id"]),
+    )
+
+    result = world.sync()
+
+    assert world.db.credits(contact)["cs_credits"] == 5  # not +4
+    assert world.hubspot_credits(contact)["cs_credits"] == 5
+    assert [e.category for e in result.errors] == ["HUBSPOT_WRITTEN_ELSEWHERE"]
+
+
+def test_merge_is_idempotent_when_the_same_call_is_repeated(world: World) -> None:
+    # lib/db.py retries a call whose connection dropped, possibly after it committed.
+    contact = world.contact(cs_credits=5)
+    world.sync()
+    world.book(contact, world.exam(mock_type="Clinical Skills"))  # here: 5 -> 4
+    run_id = "00000000-0000-4000-8000-00000000000a"
+    world.db.call("sync_begin", p_run_id=run_id, p_mode="delta", p_trigger="test", p_lease_ttl_s=60)
+    # HubSpot: an admin added 2 (5 -> 7).
+    items = json.dumps(
+        [
+            {
+                "contact_id": str(contact["id"]),
+                "hubspot_id": contact["hubspot_id"],
+                "values": [5, 7, 5, 5, 5],
+                "marker": None,
+            }
+        ]
+    )
+
+    first = world.db.call("sync_merge_credits", p_run_id=run_id, p_push_id="p1", p_items=items)
+    again = world.db.call("sync_merge_credits", p_run_id=run_id, p_push_id="p1", p_items=items)
+
+    assert first["pushes"] == again["pushes"]
+    assert first["pushes"][0]["values"] == [5, 6, 5, 5, 5]
+    assert world.db.credits(contact)["cs_credits"] == 6  # +2 once
+    other = world.db.call(
+        "sync_merge_credits",
+        p_run_id="00000000-0000-4000-8000-00000000000b",
+        p_push_id="p2",
+        p_items=items,
+    )
+    assert other["code"] == "SYNC_LEASE_LOST"  # fenced: not the lease holder
