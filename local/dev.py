@@ -7,7 +7,10 @@
 4. prints how to connect, then serves the API functions and public/ on
    http://localhost:3000 (local/server.py: gunicorn, routed as Vercel routes) until
    Ctrl-C or SIGTERM, and stops the servers this run started (never ones it found
-   running or was pointed at).
+   running or was pointed at);
+5. a development admin sign-in for the dashboard (/admin/): a JWT secret made up for
+   this run (SUPABASE_JWT_SECRET of the API server) and an admin access token signed
+   with it, printed (local/admin_token.py). Both die with the run.
 
     python -m local.dev              # set up, then serve
     python -m local.dev --port 3001  # serve on another port
@@ -24,7 +27,7 @@ import os
 import re
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -32,7 +35,7 @@ from types import FrameType
 import psycopg
 
 from lib import migrations
-from local import server, stack
+from local import admin_token, server, stack
 from local.seed import DEMO_CREDITS, DEMO_EMAIL, DEMO_STUDENT_ID, SeedError, seed
 
 # Hosts where migrating and seeding cannot hurt anyone's real data.
@@ -151,12 +154,14 @@ def serve(services: Services, options: server.Options) -> None:
     from local import hubspot_demo
 
     hubspot = hubspot_demo.start()
+    admin = dev_admin()
     env = {
         **os.environ,
         "DATABASE_URL": services.database_url,
         "REDIS_URL": services.redis_url,
         "HUBSPOT_BASE_URL": hubspot.url,
         "HUBSPOT_ACCESS_TOKEN": hubspot.token,
+        **admin.env,
     }
     process = server.start(options, env)
     host = "localhost" if options.host == server.DEFAULT_HOST else options.host
@@ -177,6 +182,35 @@ def serve(services: Services, options: server.Options) -> None:
     finally:
         server.stop(process)
         hubspot.stop()
+
+
+@dataclass(frozen=True)
+class DevAdmin:
+    """This run's admin sign-in: the API server's environment and the token."""
+
+    env: dict[str, str]
+    token: str
+
+    def instructions(self, base: str) -> str:
+        hours = admin_token.DEV_TOKEN_TTL_S // 3600
+        return (
+            f"Admin       {base}/admin/  signed in as {admin_token.DEV_ADMIN_EMAIL} by this link"
+            f" (valid {hours} h, this run only):\n"
+            f"            {base}/admin/#token={self.token}\n"
+            f"            or paste the token: {self.token}"
+        )
+
+
+def dev_admin(environ: Mapping[str, str] | None = None) -> DevAdmin:
+    """A JWT secret made up now and an admin token signed with it. The project's own
+    SUPABASE_JWT_SECRET, if this shell has one, is never used: a token printed to a
+    terminal must not be valid anywhere else. The issuer follows SUPABASE_URL when it
+    is set, as the API server then checks it."""
+    env = os.environ if environ is None else environ
+    secret = admin_token.new_secret()
+    project = env.get("SUPABASE_URL", "").strip().rstrip("/")
+    token = admin_token.sign(secret, issuer=f"{project}/auth/v1" if project else None)
+    return DevAdmin(env={"SUPABASE_JWT_SECRET": secret}, token=token)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
