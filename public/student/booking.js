@@ -133,11 +133,15 @@ export function openBooking(exam, opener) {
 export function closeBooking({ force = false } = {}) {
   if (state.booking?.inFlight && !force) return; // the answer is on its way; it will show here
   poller.stop();
-  const opener = state.booking?.opener;
+  const booking = state.booking;
   state.booking = null;
   const dialog = $("#book-dialog");
   if (dialog.open) dialog.close();
-  if (!force) focusBack(opener, "#sessions-title");
+  if (force || !booking) return;
+  // A seat-count refresh may have redrawn the card: its new button then.
+  const examId = CSS.escape(booking.exam.id);
+  const opener = booking.opener?.isConnected ? booking.opener : $(`.session[data-exam-id="${examId}"] .session-book`);
+  focusBack(opener, "#sessions-title");
 }
 
 function clearFieldErrors() {

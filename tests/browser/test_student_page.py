@@ -235,7 +235,9 @@ def test_demo_books_clinical_skills_once_despite_a_double_click_then_cancels(
     expect(dialog.get_by_label("Where will you attend?")).to_have_count(0)  # CS asks the hand only
     dialog.get_by_role("button", name="Confirm booking").click()
     expect(dialog.locator("#dominant-hand-error")).to_have_text("Choose your dominant hand.")
+    expect(dialog.get_by_role("radio", name="Right")).to_be_focused()
     assert screen.api_requests("/api/bookings/create", "POST") == []
+    screen.check_accessibility("booking-form-missing-hand")
     dialog.get_by_role("radio", name="Right").check()
     expect(dialog.locator("#dominant-hand-error")).to_be_hidden()
     screen.shot("booking-form")
