@@ -219,6 +219,13 @@ class Screen:
     def shot(self, name: str) -> Path:
         """A screenshot, artifacts/screenshots/<viewport>-<name>.png: the whole page, or
         what the student sees while a dialog is open (its backdrop covers the window)."""
+        # Readable at this width: nothing wider than the window, or than an open dialog.
+        overflow = self.page.evaluate(
+            """() => [document.documentElement, ...document.querySelectorAll('dialog[open]')]
+                .filter((el) => el.scrollWidth > el.clientWidth)
+                .map((el) => `${el.tagName} ${el.scrollWidth} > ${el.clientWidth}`)"""
+        )
+        assert not overflow, f"{self.viewport} {name}: content wider than its box: {overflow}"
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{self.viewport}-{name}.png"
         dialog_open = self.page.evaluate("() => !!document.querySelector('dialog[open]')")
