@@ -16,7 +16,7 @@ import logging
 import uuid
 from typing import Any
 
-from lib import db, exams, log
+from lib import db, exams, limits, log
 from lib.errors import AppError, rejection
 from lib.models import BookingCreate, BookingListQuery, Cancellation, Student
 
@@ -26,11 +26,6 @@ logger = logging.getLogger(__name__)
 # timeout (8 s) plus a margin. If a function dies holding it, the student waits at
 # most this long before a retry goes through.
 LOCK_TTL_S = 10
-# Per client address, shared by all instances: a person books a handful of sessions;
-# 60 a minute leaves room for a family or a shared connection while stopping a
-# script hammering the endpoint.
-CREATE_LIMIT = 60
-CREATE_WINDOW_S = 60
 
 
 def _admit(request: BookingCreate, client_id: str) -> tuple[Any, str, str, str] | None:
@@ -56,9 +51,9 @@ def _admit(request: BookingCreate, client_id: str) -> tuple[Any, str, str, str] 
             token=token,
             lock_ttl_s=LOCK_TTL_S,
             seats_key=exam_key,
-            rate_key=rate_key("bookings.create", client_id),
-            rate_limit=CREATE_LIMIT,
-            rate_window_s=CREATE_WINDOW_S,
+            rate_key=rate_key(limits.CREATE.bucket, client_id),
+            rate_limit=limits.CREATE.limit,
+            rate_window_s=limits.CREATE.window_s,
         )
     except RedisUnavailable:
         return None

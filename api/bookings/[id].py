@@ -2,9 +2,10 @@
 [id] is the booking's UUID, HubSpot id or booking code. Someone else's booking is
 answered exactly like one that does not exist."""
 
+from lib import limits
 from lib.bookings import cancel, find
 from lib.errors import AppError
-from lib.http import RateLimit, Request, function
+from lib.http import Request, function
 from lib.models import Cancellation, Student
 
 _MAX_REF = 200
@@ -37,4 +38,4 @@ def delete(request: Request) -> object:
     }
 
 
-app = function("bookings.item", GET=get, DELETE=delete, rate_limit=RateLimit("booking", 120, 60))
+app = function("bookings.item", GET=get, DELETE=delete, rate_limit=limits.BOOKING)

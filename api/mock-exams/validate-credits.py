@@ -1,6 +1,7 @@
 """POST /api/mock-exams/validate-credits: can this student pay for this exam type."""
 
-from lib.http import RateLimit, Request, function
+from lib import limits
+from lib.http import Request, function
 from lib.models import CreditCheck
 from lib.students import validate_credits
 
@@ -9,4 +10,4 @@ def post(request: Request) -> object:
     return validate_credits(request.model(CreditCheck))
 
 
-app = function("mock-exams.validate-credits", POST=post, rate_limit=RateLimit("validate", 120, 60))
+app = function("mock-exams.validate-credits", POST=post, rate_limit=limits.VALIDATE)

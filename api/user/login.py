@@ -1,6 +1,7 @@
 """POST /api/user/login: {student_id, email} -> profile and all five credits."""
 
-from lib.http import RateLimit, Request, function
+from lib import limits
+from lib.http import Request, function
 from lib.models import Student
 from lib.students import login
 
@@ -9,5 +10,4 @@ def post(request: Request) -> object:
     return login(request.model(Student))
 
 
-# 60 a minute per client: a login is one per visit; this only stops guessing scripts.
-app = function("user.login", POST=post, rate_limit=RateLimit("login", 60, 60))
+app = function("user.login", POST=post, rate_limit=limits.LOGIN)

@@ -413,8 +413,9 @@ def test_openapi_document_is_served(api: Api) -> None:
 def test_a_flood_from_one_client_is_limited_without_hurting_others(
     api: Api, api_server: str, demo: dict[str, Any]
 ) -> None:
-    # The login limit is 60 a minute per client address (api/user/login.py).
-    statuses = [api.post("/api/user/login", DEMO).status_code for _ in range(61)]
+    from lib.limits import LOGIN
+
+    statuses = [api.post("/api/user/login", DEMO).status_code for _ in range(LOGIN.limit + 1)]
     limited = api.post("/api/user/login", DEMO)
     neighbour = Api(api_server)
     try:
@@ -422,7 +423,7 @@ def test_a_flood_from_one_client_is_limited_without_hurting_others(
     finally:
         neighbour.session.close()
 
-    assert statuses == [200] * 60 + [429]
+    assert statuses == [200] * LOGIN.limit + [429]
     assert limited.status_code == 429
     assert _error(limited)["code"] == "RATE_LIMITED"
     assert 1 <= int(limited.headers["Retry-After"]) <= 60

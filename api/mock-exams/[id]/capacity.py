@@ -1,8 +1,9 @@
 """GET /api/mock-exams/[id]/capacity: live seat count of one session."""
 
+from lib import limits
 from lib.errors import AppError
 from lib.exams import capacity
-from lib.http import RateLimit, Request, function
+from lib.http import Request, function
 
 _MAX_ID = 64
 
@@ -14,5 +15,4 @@ def get(request: Request) -> object:
     return capacity(exam_id)
 
 
-# The booking form polls this every 10 s per open tab.
-app = function("mock-exams.capacity", GET=get, rate_limit=RateLimit("capacity", 600, 60))
+app = function("mock-exams.capacity", GET=get, rate_limit=limits.CAPACITY)
