@@ -133,16 +133,18 @@ def run_once(
     client: HubSpotClient | None = None,
     options: SyncOptions | None = None,
     progress: Progress | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> SyncResult:
-    """Run the sync once, until done or until `deadline` (a time.monotonic() instant;
-    default: now + SYNC_TIME_BUDGET_S). Never raises for HubSpot or a record: the
-    returned status says how it ended, and the next run continues whatever is left.
-    Refused (status "refused", nothing done) while another run holds the lease.
-    `client` defaults to one built from the settings (closed at the end)."""
+    """Run the sync once, until done or until `deadline` (an instant of `clock`,
+    time.monotonic; default: now + SYNC_TIME_BUDGET_S). Never raises for HubSpot or a
+    record: the returned status says how it ended, and the next run continues whatever
+    is left. Refused (status "refused", nothing done) while another run holds the
+    lease. `client` defaults to one built from the settings (closed at the end);
+    `progress(phase, done, total)` is told after every batch."""
     config = settings()
     options = options or options_from(config)
     if deadline is None:
-        deadline = time.monotonic() + config.sync_time_budget_s
+        deadline = clock() + config.sync_time_budget_s
     run_id = uuid.uuid4()
     started_at = datetime.now(UTC)
     begun = db.rpc(
@@ -172,6 +174,7 @@ def run_once(
         deadline=deadline,
         begun=begun,
         progress=progress,
+        clock=clock,
     )
     baseline = hubspot.stats
     try:
@@ -187,7 +190,7 @@ def run_once(
         status=status,
         resumed=run.resumed,
         started_at=started_at,
-        duration_ms=int((time.monotonic() - run.started) * 1000),
+        duration_ms=run.elapsed_ms(),
         phases=run.phases,
         api_calls=stats.calls - baseline.calls,
         rate_limited=stats.rate_limited - baseline.rate_limited,
