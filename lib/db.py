@@ -141,15 +141,20 @@ class PsycopgBackend:
 
     def call(self, name: str, params: Mapping[str, Any]) -> dict[str, Any]:
         import psycopg
+        from psycopg.types.json import Jsonb
         from psycopg_pool import PoolTimeout
 
         self._ensure_open()
         statement = self._statement(name, tuple(params))
+        # A dict is a JSON object for a jsonb parameter, as PostgREST passes it (the
+        # Supabase backend sends the same dict in its JSON body). Lists stay lists:
+        # they are PostgreSQL arrays (text[] parameters).
+        values = {k: Jsonb(v) if isinstance(v, dict) else v for k, v in params.items()}
 
         def attempt() -> dict[str, Any]:
             try:
                 with self._pool.connection() as conn:
-                    row = conn.execute(statement, dict(params)).fetchone()
+                    row = conn.execute(statement, values).fetchone()
             except PoolTimeout as exc:
                 # Not retried: the pool already waited its full timeout for a connection.
                 raise DatabaseUnavailable("no database connection available") from exc
