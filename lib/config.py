@@ -120,6 +120,9 @@ def settings() -> Settings:
         hubspot_mock_exams_object=_str("HUBSPOT_MOCK_EXAMS_OBJECT") or "2-50158913",
         hubspot_rate_limit_per_10s=_int("HUBSPOT_RATE_LIMIT_PER_10S", 190, 1, 1000),
         hubspot_search_per_s=_int("HUBSPOT_SEARCH_PER_S", 5, 1, 50),
+        hubspot_associations_per_10s=_int("HUBSPOT_ASSOCIATIONS_PER_10S", 150, 1, 1000),
+        cron_secret=_str("CRON_SECRET"),
+        sync_time_budget_s=_int("SYNC_TIME_BUDGET_S", 240, 5, 3600),
         supabase_jwt_secret=_str("SUPABASE_JWT_SECRET"),
         supabase_jwks_url=_str("SUPABASE_JWKS_URL"),
     )
