@@ -147,6 +147,9 @@ def run_once(
         deadline = clock() + config.sync_time_budget_s
     run_id = uuid.uuid4()
     started_at = datetime.now(UTC)
+    # Before the lease: a missing token must not leave a run holding it.
+    own_client = client is None
+    hubspot = client or HubSpotClient.from_settings(config)
     begun = db.rpc(
         "sync_begin",
         {
@@ -156,15 +159,15 @@ def run_once(
             "p_lease_ttl_s": options.lease_ttl_s,
         },
     )
-    if not begun.get("ok"):
-        raise SyncFailure(f"sync_begin: {begun.get('code')}: {begun.get('message')}")
-    if not begun["acquired"]:
+    if not begun.get("ok") or not begun["acquired"]:
+        if own_client:
+            hubspot.close()
+        if not begun.get("ok"):
+            raise SyncFailure(f"sync_begin: {begun.get('code')}: {begun.get('message')}")
         refusal = f"another run ({begun['holder']}) holds the lease until {begun['expires_at']}"
         log.event(logger, logging.WARNING, "sync refused", run_id=str(run_id), reason=refusal)
         return SyncResult(str(run_id), mode, "refused", False, started_at, 0, message=refusal)
 
-    own_client = client is None
-    hubspot = client or HubSpotClient.from_settings(config)
     run = Run(
         run_id=run_id,
         mode=begun["mode"],
@@ -321,3 +324,24 @@ def _finish(run: Run, status: str, message: str | None) -> None:
             status=status,
             code=exc.code,
         )
+        return
+    _record_daily_budget(run)
+
+
+def _record_daily_budget(run: Run) -> None:
+    """HubSpot's daily call budget as this run last saw it (the admin dashboard's
+    "nearly spent" alert). A reading lost here only delays that alert to the next run."""
+    stats = run.client.stats
+    if stats.daily_remaining is None and stats.daily_limit is None:
+        return
+    try:
+        db.rpc(
+            "sync_daily_budget",
+            {
+                "p_run_id": str(run.run_id),
+                "p_daily_limit": stats.daily_limit,
+                "p_daily_remaining": stats.daily_remaining,
+            },
+        )
+    except AppError as exc:
+        log.event(logger, logging.WARNING, "daily budget not recorded", code=exc.code)
