@@ -89,6 +89,8 @@ def _changed_in_hubspot(run: Run) -> None:
             for r in batch
         ]
         candidates.extend(run.rpc("sync_credit_watch", items=run.items(seen))["contacts"])
+    # For the progress bar: the PostgreSQL-side count did not know of these.
+    run.totals["credits"] = run.totals.get("credits", 0) + len(candidates)
     for batch in chunks(candidates, run.options.batch_size):
         run.check_deadline()
         merge_batch(run, batch)
