@@ -151,16 +151,21 @@ def serve(services: Services, options: server.Options) -> None:
     raises too), on this run's database and Redis. The server is a child process:
     gunicorn owns its own signals and forks its workers from a fresh interpreter.
     Raises ServerError if it cannot start or stops on its own."""
+    import secrets
+
     from local import hubspot_demo
 
-    hubspot = hubspot_demo.start()
+    hubspot = hubspot_demo.start(database_url=services.database_url)
     admin = dev_admin()
+    # Made up per run, like the token: GET /api/cron/sync answers only with it.
+    cron_secret = os.environ.get("CRON_SECRET") or secrets.token_urlsafe(24)
     env = {
         **os.environ,
         "DATABASE_URL": services.database_url,
         "REDIS_URL": services.redis_url,
         "HUBSPOT_BASE_URL": hubspot.url,
         "HUBSPOT_ACCESS_TOKEN": hubspot.token,
+        "CRON_SECRET": cron_secret,
         **admin.env,
     }
     process = server.start(options, env)
@@ -175,6 +180,15 @@ def serve(services: Services, options: server.Options) -> None:
         print(
             f"HubSpot     stand-in at {hubspot.url}; first login of a HubSpot-only student:"
             " HSDEMO1 / hsdemo1@example.com",
+            flush=True,
+        )
+        print(
+            "Sync        in another shell: export DATABASE_URL="
+            f"'{_masked(services.database_url)}' REDIS_URL='{_masked(services.redis_url)}'"
+            f" HUBSPOT_BASE_URL='{hubspot.url}' HUBSPOT_ACCESS_TOKEN='{hubspot.token}';"
+            " ./run sync\n"
+            f"            or: curl -H 'Authorization: Bearer {cron_secret}'"
+            f" http://{host}:{options.port}/api/cron/sync",
             flush=True,
         )
         code = process.wait()
