@@ -369,6 +369,7 @@ class Stats:
     splits: int  # whole-batch 409s split in two
     budget_wait_ms: int  # time spent waiting for the shared budget
     daily_remaining: int | None  # X-HubSpot-RateLimit-Daily-Remaining, last seen
+    daily_limit: int | None = None  # X-HubSpot-RateLimit-Daily, last seen
 
 
 @dataclass
@@ -379,6 +380,7 @@ class _Counters:
     splits: int = 0
     budget_wait_ms: int = 0
     daily_remaining: int | None = None
+    daily_limit: int | None = None
 
 
 @dataclass(frozen=True)
@@ -467,7 +469,13 @@ class HubSpotClient:
         with self._lock:
             c = self._counters
             return Stats(
-                c.calls, c.rate_limited, c.retries, c.splits, c.budget_wait_ms, c.daily_remaining
+                c.calls,
+                c.rate_limited,
+                c.retries,
+                c.splits,
+                c.budget_wait_ms,
+                c.daily_remaining,
+                c.daily_limit,
             )
 
     def _count(self, name: str, amount: int = 1) -> None:
@@ -623,9 +631,13 @@ class HubSpotClient:
     def _observe(self, path: str, kind: Kind, response: requests.Response) -> None:
         headers = response.headers
         daily = _number(headers.get("X-HubSpot-RateLimit-Daily-Remaining"))
-        if daily is not None:
+        daily_limit = _number(headers.get("X-HubSpot-RateLimit-Daily"))
+        if daily is not None or daily_limit is not None:
             with self._lock:
-                self._counters.daily_remaining = int(daily)
+                if daily is not None:
+                    self._counters.daily_remaining = int(daily)
+                if daily_limit is not None:
+                    self._counters.daily_limit = int(daily_limit)
         # Search answers carry no rate headers; association answers describe the
         # association budget, every other answer the general one.
         if kind == "search":
