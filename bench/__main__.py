@@ -10,9 +10,9 @@ import argparse
 import sys
 from types import ModuleType
 
-from bench import cold_start, db_throughput, load
+from bench import cold_start, db_throughput, load, sync
 
-BENCHMARKS: tuple[ModuleType, ...] = (db_throughput, cold_start, load)
+BENCHMARKS: tuple[ModuleType, ...] = (db_throughput, cold_start, load, sync)
 
 
 def main(argv: list[str] | None = None) -> int:
