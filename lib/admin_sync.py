@@ -87,11 +87,12 @@ def rate_limit_use(run: dict[str, Any] | None) -> dict[str, Any] | None:
     if run is None:
         return None
     limit = settings().hubspot_rate_limit_per_10s
-    duration_s = max((run.get("duration_ms") or 0) / 1000, 1.0)
     calls = int(run.get("api_calls") or 0)
-    # Calls per 10 s averaged over the run: 100% would be a run that kept the
-    # rolling window full from start to end.
-    per_10s = calls / duration_s * 10
+    # Calls per 10 s averaged over the run: 100% would be a run that kept the rolling
+    # window full from start to end. A run shorter than the window fits in one window,
+    # so it counts as 10 s (16 calls in half a second are 16 per 10 s, not 320).
+    window_s = max((run.get("duration_ms") or 0) / 1000, 10.0)
+    per_10s = calls / window_s * 10
     daily_limit = run.get("daily_limit")
     daily_remaining = run.get("daily_remaining")
     daily_used_fraction = (
@@ -112,6 +113,30 @@ def rate_limit_use(run: dict[str, Any] | None) -> dict[str, Any] | None:
         "daily_remaining": daily_remaining,
         "daily_used_fraction": daily_used_fraction,
     }
+
+
+# How each way a run can end reads in an alert.
+_OUTCOMES = {
+    "succeeded": "went through every phase",
+    "partial": "went through every phase; {errors} failed (see its errors)",
+    "deadline": "stopped at its time budget; the next run continues",
+    "daily_limit": "stopped: HubSpot's daily call budget is spent",
+    "rate_limited": "stopped: HubSpot kept answering 429",
+    "failed": "failed",
+    "lease_lost": "stopped: another run took its lease",
+    "abandoned": "was killed or timed out before it finished",
+}
+
+
+def _outcome(run: dict[str, Any]) -> str:
+    errors = int(run.get("error_count") or 0)
+    words = _OUTCOMES.get(run["status"], run["status"]).format(
+        errors=f"{errors} record{'' if errors == 1 else 's'}"
+    )
+    text = f"The last run ({run['mode']}) {words}"
+    if run["status"] in FAILED_STATUSES and run.get("message"):
+        text += f": {run['message']}"
+    return text
 
 
 def _alerts(
@@ -147,12 +172,7 @@ def _alerts(
             "active": failed,
             "severity": "critical",
             "title": "The last sync run failed",
-            "detail": (
-                f"The last run ({last['mode']}) ended {last['status']}"
-                + (f": {last['message']}" if last.get("message") else "")
-                if last is not None
-                else "No sync run has finished yet"
-            ),
+            "detail": _outcome(last) if last is not None else "No sync run has finished yet",
             "value": last["status"] if last is not None else None,
             "threshold": sorted(FAILED_STATUSES),
         },

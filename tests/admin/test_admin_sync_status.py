@@ -166,7 +166,8 @@ def test_the_last_run_failed_alert(admin: AdminApi, db: Db, last: str, failed: b
     assert status["last_finished"]["status"] == last
     assert alerts(status)["LAST_RUN_FAILED"] is failed
     detail = next(a for a in status["alerts"] if a["code"] == "LAST_RUN_FAILED")["detail"]
-    assert last in detail
+    assert detail.startswith("The last run (delta) ")
+    assert ("HubSpot 502 (correlation id abc)" in detail) is failed
 
 
 def test_the_last_run_of_each_mode_and_the_running_one(admin: AdminApi, db: Db) -> None:
@@ -217,6 +218,9 @@ def test_rate_limit_use_of_the_last_run(admin: AdminApi, db: Db) -> None:
     assert use["calls_per_10s"] == 95.0
     assert use["limit_per_10s"] == 190
     assert use["use_fraction"] == 0.5
+    # A run shorter than the 10 s window: all its calls fit in one window.
+    record_run(db, ago_s=10, duration_ms=500, api_calls=16)
+    assert data(admin.get("/api/admin/sync/status"))["rate_limit"]["calls_per_10s"] == 16.0
 
 
 def test_runs_are_listed_newest_first_a_page_at_a_time(admin: AdminApi, db: Db) -> None:
@@ -317,3 +321,19 @@ def test_mock_exam_pulls_show_when_definitions_last_came_from_hubspot(
     exams = data(admin.get("/api/admin/sync/status"))["tables"]["mock_exams"]
     assert exams["pulled_at"] is not None
     assert exams["total"] == 1
+
+
+def test_the_daily_budget_alert_at_ninety_percent_used(admin: AdminApi, db: Db) -> None:
+    record_run(db, ago_s=HOUR, daily_limit=500_000, daily_remaining=75_000)
+    status = data(admin.get("/api/admin/sync/status"))
+    assert status["rate_limit"]["daily_used_fraction"] == 0.85
+    assert alerts(status)["DAILY_BUDGET_LOW"] is False
+
+    record_run(db, ago_s=60, daily_limit=500_000, daily_remaining=40_000)
+    status = data(admin.get("/api/admin/sync/status"))
+    budget = next(a for a in status["alerts"] if a["code"] == "DAILY_BUDGET_LOW")
+    assert budget["active"] is True
+    assert budget["value"] == 0.92
+    assert budget["threshold"] == 0.9
+    assert "92.0% of the daily budget used" in budget["detail"]
+    assert status["healthy"] is False
