@@ -14,6 +14,7 @@ from lib import db
 from lib.admin_http import audit
 from lib.config import settings
 from lib.errors import AppError, rejection
+from lib.health import SYNC_FAILED
 
 if TYPE_CHECKING:
     from lib.admin_auth import Admin
@@ -34,7 +35,7 @@ DAILY_BUDGET_LOW_FRACTION = 0.10
 # Statuses that mean the last run did not do its work. `partial` (some records failed,
 # the rest went through) and `deadline` (out of time, the next run continues) are not
 # failures; their records show up as errors and as backlog.
-FAILED_STATUSES = frozenset({"failed", "abandoned", "lease_lost", "rate_limited", "daily_limit"})
+FAILED_STATUSES = SYNC_FAILED
 # Run errors shown with a run's detail: the dashboard lists the last run's errors, and
 # a run that fails thousands of records says so by its count; the rows stay in the
 # table for SQL when someone needs all of them.

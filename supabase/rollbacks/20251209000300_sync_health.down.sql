@@ -1,0 +1,1 @@
+drop function if exists hubspot_sync.sync_health();
