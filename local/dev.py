@@ -191,6 +191,7 @@ def serve(services: Services, options: server.Options) -> None:
             f" http://{host}:{options.port}/api/cron/sync",
             flush=True,
         )
+        print(admin.instructions(f"http://{host}:{options.port}"), flush=True)
         code = process.wait()
         raise server.ServerError(f"the API server exited with status {code}")
     finally:

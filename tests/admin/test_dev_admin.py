@@ -3,6 +3,7 @@ the API server accepts as an admin's, printed with a link to the dashboard."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -56,3 +57,40 @@ def test_the_instructions_link_to_the_dashboard_with_the_token() -> None:
     text = admin.instructions("http://localhost:3000")
     assert f"http://localhost:3000/admin/#token={admin.token}" in text
     assert "12 h" in text
+
+
+def test_run_dev_prints_a_working_sign_in_link(
+    clean_settings: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """serve() hands the secret to the API server and prints a link whose token that
+    server accepts (the stack, the stand-in and gunicorn replaced by stubs)."""
+    from local import dev, hubspot_demo, server
+
+    class Process:
+        def wait(self) -> int:
+            return 0
+
+    class HubSpot:
+        url = "http://127.0.0.1:9"
+        token = "stub"
+
+        def stop(self) -> None:
+            pass
+
+    handed: dict[str, str] = {}
+
+    def start(options: server.Options, env: dict[str, str]) -> Process:
+        handed.update(env)
+        return Process()
+
+    clean_settings.setattr(hubspot_demo, "start", lambda **_: HubSpot())
+    clean_settings.setattr(server, "start", start)
+    clean_settings.setattr(server, "stop", lambda process: None)
+    with pytest.raises(server.ServerError):
+        dev.serve(dev.Services("postgresql://stub", "redis://stub"), server.Options(port=3999))
+
+    printed = capsys.readouterr().out
+    link = re.search(r"http://localhost:3999/admin/#token=(\S+)", printed)
+    assert link, printed
+    secret = {"SUPABASE_JWT_SECRET": handed["SUPABASE_JWT_SECRET"]}
+    assert _as_server_sees_it(clean_settings, secret, link.group(1)) == "admin@localhost"
