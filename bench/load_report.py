@@ -84,7 +84,7 @@ def _setup(outcome: Outcome, command: str) -> list[str]:
         "",
         f"- Machine: {_machine()}; everything below runs on it at once.",
         f"- Load average when the run started: {outcome.quiet_before.describe()};"
-        f" when the load phases ended: {after}.",
+        f" after the last measurement (pgbench): {after}.",
         f"- Server: `python -m local.server --workers {plan.workers} --threads {plan.threads}`"
         f" (gunicorn gthread) with LOCAL_TRUST_FORWARDED=1, DB_POOL_MAX_SIZE={plan.pool_size}"
         " per worker; the bare-bones endpoint (`bench/bare_endpoint.py`) under the same"
@@ -322,10 +322,11 @@ def _cold(outcome: Outcome) -> list[str]:
     over = [f.file for f in cold.functions if not f.ok]
     lines.append(
         f"`bench/cold_start.py`, median of {cold.runs} fresh interpreters per figure, in the"
-        f" same run ({len(cold.functions)} functions; the full table is the cold-start"
-        f" section). Slowest import: `{slowest.file}` {slowest.import_ms:.0f} ms, of which"
-        f" its packages {slowest.packages_ms:.0f} ms. Most of our own on top of the"
-        f" packages: `{worst.file}` {worst.own_ms:+.0f} ms. Target (ours <= 50 ms): "
+        f" same run ({len(cold.functions)} functions; `./run bench cold-start --report` writes"
+        " the full table, its own section). Slowest import:"
+        f" `{slowest.file}` {slowest.import_ms:.0f} ms, of which its packages"
+        f" {slowest.packages_ms:.0f} ms. Most of our own on top of the packages:"
+        f" `{worst.file}` {worst.own_ms:+.0f} ms. Target (ours <= 50 ms): "
         + (_verdict(True) if not over else f"**missed** by {', '.join(over)}")
         + "."
     )

@@ -24,6 +24,8 @@ OTHER_WORK = ("pytest", "pgbench")
 PS_TIMEOUT_S = 10
 # Quiet means the 1-minute load average below this (2 cores: a quarter of one busy).
 QUIET_LOAD = 0.5
+# Monitoring and an idle console or two; a test suite holds dozens.
+QUIET_DATABASE_SESSIONS = 5
 QUIET_POLL_S = 30.0
 
 
@@ -34,14 +36,26 @@ QUIET_POLL_S = 30.0
 class Quiet:
     load_1m: float
     others: tuple[str, ...]  # command lines of other work running now
+    # Sessions of others on the PostgreSQL server (None: not asked). A test suite
+    # holds dozens, and the benchmark needs ~50 of the server's max_connections.
+    database_sessions: int | None = None
 
     @property
     def ok(self) -> bool:
-        return self.load_1m < QUIET_LOAD and not self.others
+        return (
+            self.load_1m < QUIET_LOAD
+            and not self.others
+            and (self.database_sessions or 0) <= QUIET_DATABASE_SESSIONS
+        )
 
     def describe(self) -> str:
         others = f"; also running: {', '.join(self.others)}" if self.others else ""
-        return f"load average {self.load_1m:.2f}{others}"
+        sessions = (
+            f"; {self.database_sessions} other PostgreSQL sessions"
+            if self.database_sessions
+            else ""
+        )
+        return f"load average {self.load_1m:.2f}{others}{sessions}"
 
 
 def load_average() -> float:
@@ -88,20 +102,40 @@ def _ancestors(pid: int) -> set[int]:
     return found
 
 
-def quiet(exclude: Iterable[int] = ()) -> Quiet:
-    return Quiet(load_average(), other_work(exclude))
+def database_sessions(database_url: str) -> int | None:
+    """Client sessions on the server other than this one; None if it cannot say."""
+    import psycopg
+
+    try:
+        with psycopg.connect(database_url, autocommit=True, connect_timeout=5) as conn:
+            row = conn.execute(
+                "select count(*) from pg_stat_activity"
+                " where backend_type = 'client backend' and pid <> pg_backend_pid()"
+            ).fetchone()
+    except psycopg.Error:
+        return None
+    return int(row[0]) if row else None
+
+
+def quiet(exclude: Iterable[int] = (), database_url: str | None = None) -> Quiet:
+    sessions = database_sessions(database_url) if database_url else None
+    return Quiet(load_average(), other_work(exclude), sessions)
 
 
 def wait_for_quiet(
-    max_wait_s: float, progress: Callable[[str], None] = print, poll_s: float = QUIET_POLL_S
+    max_wait_s: float,
+    progress: Callable[[str], None] = print,
+    poll_s: float = QUIET_POLL_S,
+    database_url: str | None = None,
 ) -> Quiet:
-    """Poll until the machine is quiet or `max_wait_s` has passed; the last reading."""
+    """Poll until the machine (and the PostgreSQL server at `database_url`) is quiet
+    or `max_wait_s` has passed; the last reading."""
     deadline = time.monotonic() + max_wait_s
-    state = quiet()
+    state = quiet(database_url=database_url)
     while not state.ok and time.monotonic() < deadline:
         progress(f"machine busy ({state.describe()}); waiting")
         time.sleep(min(poll_s, max(0.0, deadline - time.monotonic())))
-        state = quiet()
+        state = quiet(database_url=database_url)
     return state
 
 
@@ -163,8 +197,14 @@ class CpuUse:
     cores_busy: float  # whole machine, in cores (2.0 = both cores busy all along)
     groups: dict[str, float]  # group -> cores used on average
 
+    @property
+    def others(self) -> float:
+        """Cores busy outside every group: somebody else's work on the machine."""
+        return max(0.0, self.cores_busy - sum(self.groups.values()))
+
     def describe(self) -> str:
-        parts = [f"{name} {cores:.2f}" for name, cores in self.groups.items()]
+        parts = [f"{name} {cores:.2f}" for name, cores in self.groups.items() if cores >= 0.005]
+        parts.append(f"other processes {self.others:.2f}")
         return f"{self.cores_busy:.2f} of {os.cpu_count() or 1} cores busy: " + ", ".join(parts)
 
 
