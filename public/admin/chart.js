@@ -4,10 +4,44 @@
 // so a gap in the bars is a gap in the runs.
 
 import { empty, replace, svg } from "./dom.js";
-import { chartDay, count, seconds, STATUS_TEXT, tone, when } from "./format.js";
+import { chartDay, count, seconds, STATUS_TEXT, tone, when, ZONE } from "./format.js";
 
 const MARGIN = { top: 12, right: 52, bottom: 26, left: 56 };
 const DAY_MS = 24 * 3600 * 1000;
+
+const zoneParts = new Intl.DateTimeFormat("en-CA", {
+  timeZone: ZONE,
+  year: "numeric",
+  month: "2-digit",
+  day: "2-digit",
+  hour: "2-digit",
+  minute: "2-digit",
+  second: "2-digit",
+  hourCycle: "h23",
+});
+
+function partsAt(t) {
+  return Object.fromEntries(zoneParts.formatToParts(new Date(t)).map((p) => [p.type, Number(p.value)]));
+}
+
+// How far the school's clock is ahead of UTC at instant t (negative: behind).
+function offsetAt(t) {
+  const p = partsAt(t);
+  return Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second) - Math.floor(t / 1000) * 1000;
+}
+
+// The instants of midnight in Toronto between start and end: the day gridlines sit
+// where the labels (Toronto dates) change, whatever the browser's own zone.
+function midnights(start, end) {
+  const found = [];
+  const p = partsAt(start);
+  for (let day = Date.UTC(p.year, p.month - 1, p.day + 1); ; day += DAY_MS) {
+    const instant = day - offsetAt(day);
+    if (instant >= end) break;
+    if (instant > start) found.push(instant);
+  }
+  return found;
+}
 
 // Round an axis maximum up to a number that reads well (1, 2, 5 × 10^n).
 function niceCeiling(value) {
@@ -66,9 +100,7 @@ export function drawChart(container, history, nowIso) {
     }),
   );
   const days = [];
-  const first = new Date(start);
-  first.setHours(24, 0, 0, 0);
-  for (let t = first.getTime(); t < end; t += DAY_MS) {
+  for (const t of midnights(start, end)) {
     const px = MARGIN.left + ((t - start) / (end - start)) * plotW;
     days.push(
       svg(
