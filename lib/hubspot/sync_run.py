@@ -254,8 +254,12 @@ class Run:
             self.warning_count += 1
         if len(self.errors) < ERROR_SAMPLE:
             self.errors.append(failure)
+            # The first ones are logged too; all of them are in sync_run_errors (a
+            # systemic failure must not flood the logs with thousands of lines).
+            log.warning(
+                "sync %s: %s %s: %s", self._current, category, record_id or hubspot_id, message
+            )
         self._unsaved.append(failure)
-        log.warning("sync %s: %s %s: %s", self._current, category, record_id or hubspot_id, message)
 
     def refused(self, record_id: str | None, error: RecordError, hubspot_id: str | None) -> None:
         """HubSpot refused one record (a 207 entry or an isolated 409)."""

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from lib.hubspot.client import HubSpotClient
+from lib.hubspot.sync_run import SyncOptions
 from local.standins.hubspot import CONTACTS
 from tests.sync.conftest import World
 
@@ -243,3 +244,21 @@ def test_merge_is_idempotent_when_the_same_call_is_repeated(world: World) -> Non
         p_items=items,
     )
     assert other["code"] == "SYNC_LEASE_LOST"  # fenced: not the lease holder
+
+
+def test_a_hubspot_change_whose_merge_failed_is_found_again(world: World) -> None:
+    # No search margin: only the watermark's holding back can find it again.
+    options = SyncOptions(search_margin_ms=0)
+    contact = world.contact(cs_credits=2)
+    world.sync(options=options)
+    world.purchase(contact, "cs_credits", 3)
+    reads = rf"/crm/v3/objects/{CONTACTS}/batch/read$"
+    world.standin.set_faults(conflict_ids=[str(contact["hubspot_id"])], paths=reads)
+
+    failed = world.sync(options=options)
+
+    assert failed.status == "partial" and world.db.credits(contact)["cs_credits"] == 2
+    world.standin.set_faults()
+    assert world.sync(options=options).status == "succeeded"
+    assert world.db.credits(contact)["cs_credits"] == 5
+    world.assert_consistent()

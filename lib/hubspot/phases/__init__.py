@@ -38,6 +38,17 @@ def modified_ms(record: Mapping[str, Any]) -> int | None:
         return None
 
 
+def next_watermark(since: int, started_ms: int, margin_ms: int, held_back: int | None) -> int:
+    """Where the next search starts: everything modified before (search start - margin)
+    has been seen (SEARCH_MARGIN_MS says why not up to the search itself), except the
+    records of a batch that failed, which must be found again: never past the earliest
+    of those (`held_back`). Never backwards."""
+    candidate = started_ms - margin_ms
+    if held_back is not None:
+        candidate = min(candidate, held_back)
+    return max(since, candidate)
+
+
 def modified_since(
     run: Run,
     object_type: str,

@@ -36,7 +36,14 @@ from lib.hubspot.mapping import (
     credit_values,
     marker,
 )
-from lib.hubspot.phases import batch_refused, chunks, modified_since, take
+from lib.hubspot.phases import (
+    batch_refused,
+    chunks,
+    modified_ms,
+    modified_since,
+    next_watermark,
+    take,
+)
 from lib.hubspot.sync_run import Run
 
 # Only students: HubSpot's contacts include every lead and customer of the school.
@@ -78,6 +85,7 @@ def _changed_in_hubspot(run: Run) -> None:
     records = modified_since(
         run, CONTACTS, since, [*CREDIT_KINDS, CREDITS_MARKER], filters=[STUDENTS_ONLY]
     )
+    modified = {str(r["id"]): modified_ms(r) or 0 for r in records}
     candidates: list[dict[str, Any]] = []
     for batch in chunks(records, run.options.batch_size):
         seen = [
@@ -91,10 +99,18 @@ def _changed_in_hubspot(run: Run) -> None:
         candidates.extend(run.rpc("sync_credit_watch", items=run.items(seen))["contacts"])
     # For the progress bar: the PostgreSQL-side count did not know of these.
     run.totals["credits"] = run.totals.get("credits", 0) + len(candidates)
+    held_back: int | None = None  # the earliest modification a failed contact had
     for batch in chunks(candidates, run.options.batch_size):
         run.check_deadline()
+        failed_before = run.counts().failed
         merge_batch(run, batch)
-    run.checkpoint("contacts_watermark", max(since, started_ms - run.options.search_margin_ms))
+        if run.counts().failed > failed_before:
+            earliest = min(modified[str(c["hubspot_id"])] for c in batch)
+            held_back = earliest if held_back is None else min(held_back, earliest)
+    run.checkpoint(
+        "contacts_watermark",
+        next_watermark(since, started_ms, run.options.search_margin_ms, held_back),
+    )
 
 
 def merge_batch(run: Run, contacts: Sequence[dict[str, Any]]) -> None:

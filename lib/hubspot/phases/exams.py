@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 from lib.hubspot.mapping import EXAM_PROPERTIES, MappingError, exam_from_hubspot
-from lib.hubspot.phases import chunks, modified_since
+from lib.hubspot.phases import chunks, modified_ms, modified_since, next_watermark
 from lib.hubspot.sync_run import Run
 
 
@@ -20,8 +20,10 @@ def run(run: Run) -> None:
         since = 0 if run.full or watermark is None else int(watermark)
         records = modified_since(run, run.options.mock_exams_object, since, EXAM_PROPERTIES)
         run.totals["exams"] = len(records)
+        held_back: int | None = None  # the earliest modification a failed exam had
         for batch in chunks(records, run.options.batch_size):
             run.check_deadline()
+            failed_before = counts.failed
             items = []
             for record in batch:
                 try:
@@ -37,7 +39,11 @@ def run(run: Run) -> None:
                 counts.unchanged += answer["unchanged"]
                 for error in answer["errors"]:
                     run.fail(None, "EXAM_REFUSED", error["message"], hubspot_id=error["hubspot_id"])
+            if counts.failed > failed_before:
+                earliest = min((modified_ms(r) or 0) for r in batch)
+                held_back = earliest if held_back is None else min(held_back, earliest)
             run.batch_done()
-        # Everything modified before (search start - margin) has been seen; see
-        # SEARCH_MARGIN_MS for why not up to the search itself.
-        run.checkpoint("exams_watermark", max(since, started_ms - run.options.search_margin_ms))
+        run.checkpoint(
+            "exams_watermark",
+            next_watermark(since, started_ms, run.options.search_margin_ms, held_back),
+        )
