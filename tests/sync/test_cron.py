@@ -10,7 +10,10 @@ import pytest
 import requests
 
 from lib import config
-from tests.api.conftest import api_server  # noqa: F401 - the in-process API server
+from tests.api.conftest import (
+    api_server,  # noqa: F401 - the in-process API server
+    check_against_spec,
+)
 from tests.sync.conftest import TOKEN, World
 
 SECRET = "cron-test-secret-" + "x" * 24
@@ -29,8 +32,11 @@ def cron(api_server: str, world: World, monkeypatch: pytest.MonkeyPatch) -> Iter
 
 
 def _get(url: str, authorization: str | None = None) -> requests.Response:
+    """The call as Vercel's cron makes it; every answer checked against openapi.yaml."""
     headers = {"Authorization": authorization} if authorization is not None else {}
-    return requests.get(url, headers=headers, timeout=60)
+    response = requests.get(url, headers=headers, timeout=60)
+    check_against_spec("GET", "/api/cron/sync", response)
+    return response
 
 
 @pytest.mark.parametrize(
