@@ -301,11 +301,11 @@ def history(days: int) -> dict[str, Any]:
     }
 
 
-def _in_progress(holder: object, expires_at: object) -> AppError:
+def _in_progress(detail: str) -> AppError:
     return AppError(
         "SYNC_IN_PROGRESS",
-        f"A sync run ({holder}) is in progress until {expires_at} at the latest; "
-        "watch it on the dashboard, or try again when it has finished",
+        f"A sync run is in progress ({detail}); watch it on the dashboard, or start "
+        "another when it has finished",
     )
 
 
@@ -322,13 +322,13 @@ def trigger(mode: Mode, admin: Admin) -> dict[str, Any]:
         raise AppError("HUBSPOT_UNAVAILABLE", "HubSpot is not configured (HUBSPOT_ACCESS_TOKEN)")
     lease = _answer(db.rpc("admin_sync_lease", {}))
     if lease["held"]:
-        raise _in_progress(lease["run_id"], lease["expires_at"])
+        raise _in_progress(f"run {lease['run_id']}, lease until {lease['expires_at']}")
     from lib.hubspot.sync import run_once
 
     audit("sync run started", admin, mode=mode)
     result = run_once(mode, trigger="admin")
     if result.status == "refused":
-        raise _in_progress("another run", "its lease expires")
+        raise _in_progress(result.message or "it took the lease first")
     audit("sync run finished", admin, run_id=result.run_id, status=result.status)
     recorded = run(result.run_id)
     answer: dict[str, Any] = recorded["run"]
