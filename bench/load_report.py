@@ -296,12 +296,13 @@ def _sync(outcome: Outcome) -> list[str]:
     if outcome.sync_section:
         lines.append(
             "From the sync benchmark's own section of this file (`./run bench sync --report`,"
-            " `<!-- bench:sync:* -->`), as it stood when this run ended; its headline:"
+            " `<!-- bench:sync:* -->`), as it stood when this run ended:"
         )
-        headline = [
-            line for line in outcome.sync_section.splitlines() if line.startswith(("- ", "|"))
-        ]
-        lines += ["", *headline[:12]]
+        section = outcome.sync_section.splitlines()
+        measured = [line for line in section if line.startswith("`./run bench sync")]
+        targets = [line for line in section if line.startswith("- Targets")]
+        table = [line for line in section if line.startswith("|")]
+        lines += ["", *measured, "", *targets, "", *table]
     else:
         lines.append(
             "No sync section in BENCHMARKS.md when this run ended: `./run bench sync`"
