@@ -185,6 +185,42 @@ def smoke(plan: Plan) -> Plan:
 # ---------------------------------------------------------------- results
 
 
+# Which lib/http.py route name (in the server's JSON log) serves each endpoint.
+ROUTES = {
+    "user.login": "login",
+    "mock-exams.available": "available",
+    "mock-exams.validate-credits": "validate-credits",
+    "bookings.create": "create",
+    "bookings.item": "cancel",
+}
+
+
+def function_times(log_path: Path, since: float, until: float) -> dict[str, list[float]]:
+    """Per endpoint, the durations lib/http.py logged for requests it finished between
+    `since` and `until` (epoch seconds): the time inside the function, without the
+    HTTP server's parsing and queueing or the network."""
+    import json
+
+    found: dict[str, list[float]] = {}
+    try:
+        text = log_path.read_text(errors="replace")
+    except OSError:
+        return found
+    for line in text.splitlines():
+        if not line.startswith("{"):
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        endpoint = ROUTES.get(str(entry.get("route")))
+        if entry.get("msg") != "request" or endpoint is None:
+            continue
+        if since <= float(entry.get("ts", 0)) <= until:
+            found.setdefault(endpoint, []).append(float(entry["duration_ms"]))
+    return found
+
+
 @dataclass(frozen=True)
 class RushResult:
     endpoints: list[EndpointStats]
@@ -195,6 +231,8 @@ class RushResult:
     client_cpu_s: float
     cpu: machine.CpuUse
     samples: list[load_client.Sample]
+    # endpoint -> (p50, p95) ms inside the function, from the server's log
+    in_function: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def create(self) -> EndpointStats:
@@ -327,12 +365,16 @@ def _pinned(core: int | None) -> Iterator[None]:
         os.sched_setaffinity(0, before)
 
 
-def run_rush(plan: Plan, base_url: str, meter: machine.CpuMeter, seed: int) -> RushResult:
+def run_rush(
+    plan: Plan, base_url: str, meter: machine.CpuMeter, seed: int, log_path: Path | None = None
+) -> RushResult:
     from bench import load_data
     from bench.load_stats import endpoint_stats
+    from bench.stats import percentiles
 
     population = plan.rush_population()
     load_data.reset(plan.database_url, plan.redis_url, population)
+    since = time.time()
     meter.start()
     with _pinned(plan.client_cpu):
         run = asyncio.run(
@@ -346,10 +388,16 @@ def run_rush(plan: Plan, base_url: str, meter: machine.CpuMeter, seed: int) -> R
             )
         )
     cpu = meter.stop()
+    until = time.time()
     checks = load_data.check(plan.database_url, population, run.answered_bookings)
     lag = sorted(run.arrival_lag_ms)
     from bench.stats import percentile
 
+    in_function = {}
+    if log_path is not None:
+        for endpoint, durations in function_times(log_path, since, until).items():
+            figures = percentiles(durations)
+            in_function[endpoint] = (figures.p50, figures.p95)
     return RushResult(
         endpoints=endpoint_stats(run.samples, run.duration_s),
         checks=checks,
@@ -359,6 +407,7 @@ def run_rush(plan: Plan, base_url: str, meter: machine.CpuMeter, seed: int) -> R
         client_cpu_s=run.client_cpu_s,
         cpu=cpu,
         samples=run.samples,
+        in_function=in_function,
     )
 
 
@@ -493,24 +542,25 @@ def run(plan: Plan, progress: Callable[[str], None] = print) -> Outcome:
         quiet_before=quiet,
     )
     setup = plan.setup()
+    logs = LOGS_DIR / plan.database  # a run's own: a test may run beside a real one
     api_url = f"http://127.0.0.1:{plan.port}"
     bare_url = f"http://127.0.0.1:{plan.port + 1}"
     try:
         with (
             servers.running(
-                servers.api_command(setup, plan.port), setup, plan.port, LOGS_DIR / "api.log"
+                servers.api_command(setup, plan.port), setup, plan.port, logs / "api.log"
             ) as api,
             servers.running(
                 servers.bare_command(setup, plan.port + 1),
                 setup,
                 plan.port + 1,
-                LOGS_DIR / "bare.log",
+                logs / "bare.log",
             ) as bare,
         ):
             meter = _cpu_meter({"api": api.pid, "bare": bare.pid})
             _warm(plan, api_url, bare_url)
             for i in range(plan.repeat):
-                rush = run_rush(plan, api_url, meter, plan.seed + i)
+                rush = run_rush(plan, api_url, meter, plan.seed + i, logs / "api.log")
                 outcome.rushes.append(rush)
                 progress(_rush_line(i, rush))
             for i in range(plan.repeat):

@@ -102,6 +102,7 @@ def _setup(outcome: Outcome, command: str) -> list[str]:
 def _rush(outcome: Outcome, plots: dict[str, str]) -> list[str]:
     plan = outcome.plan
     median = _median_rush(outcome)
+    nan = (math.nan, math.nan)
     rows = [
         [
             f"`{e.endpoint}`" if e.endpoint != "all" else "all",
@@ -112,6 +113,8 @@ def _rush(outcome: Outcome, plots: dict[str, str]) -> list[str]:
             _ms(e.p99_ms),
             _ms(e.max_ms),
             str(e.errors),
+            _ms(median.in_function.get(e.endpoint, nan)[0]),
+            _ms(median.in_function.get(e.endpoint, nan)[1]),
         ]
         for e in median.endpoints
     ]
@@ -132,9 +135,24 @@ def _rush(outcome: Outcome, plots: dict[str, str]) -> list[str]:
         f" {plan.cancel_fraction:.0%} then cancel and book again. {RUSH_EXAMS_TEXT}",
         "",
         report.markdown_table(
-            ["endpoint", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors"],
+            [
+                "endpoint",
+                "requests",
+                "req/s",
+                "p50 ms",
+                "p95 ms",
+                "p99 ms",
+                "max ms",
+                "errors",
+                "in function p50",
+                "in function p95",
+            ],
             rows,
         ),
+        "",
+        "Latencies are the client's (send to last byte). In function: the time lib/http.py"
+        " logged inside the function for the same requests (server log), without gunicorn's"
+        " parsing and queueing and the client's own delays.",
         "",
         f"- Targets: P95 create {_ms(median.create.p95_ms)} ms{_range(create_p95, '{:.1f}')}"
         f" < {RUSH_CREATE_P95_MS:g} ms: {_verdict(max(create_p95) < RUSH_CREATE_P95_MS)};"

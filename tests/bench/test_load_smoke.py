@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import socket
 import uuid
 from collections.abc import Iterator
@@ -67,7 +68,10 @@ def scratch(plan: load.Plan) -> Iterator[str]:
 @pytest.mark.slow
 def test_smoke_run_measures_every_part_and_reports(plan: load.Plan, tmp_path: Path) -> None:
     lines: list[str] = []
-    outcome = load.run(plan, progress=lines.append)
+    try:
+        outcome = load.run(plan, progress=lines.append)
+    finally:
+        shutil.rmtree(load.LOGS_DIR / plan.database, ignore_errors=True)  # the servers' logs
 
     assert outcome.problems == [], outcome.problems
     [rush] = outcome.rushes
@@ -80,6 +84,7 @@ def test_smoke_run_measures_every_part_and_reports(plan: load.Plan, tmp_path: Pa
     assert rush.checks.active == plan.rush_students
     assert rush.checks.cancelled == cancels
     assert by_endpoint["all"].errors == 0
+    assert set(rush.in_function) == set(load_client.ENDPOINTS)  # read from the server's log
 
     assert [(s.target, [lv.concurrency for lv in s.levels]) for s in outcome.sweeps] == [
         ("api", list(plan.levels)),
