@@ -164,6 +164,16 @@ def _rush(outcome: Outcome, plots: dict[str, str]) -> list[str]:
         f" written ({c.active:,} active, {c.cancelled:,} cancelled), every one answered to its"
         f" student; credits {c.credits_given:,} given = {c.credits_held:,} held +"
         f" {c.credits_spent:,} spent; no exam over capacity.",
+        *(
+            [
+                f"- Where create's time goes: P95 {_ms(median.create.p95_ms)} ms at the client,"
+                f" {_ms(median.in_function['create'][1])} ms inside the function (P95 of the"
+                " server's own log); the difference is gunicorn's queue and parsing, the"
+                " loopback and the load generator's own scheduling on the same cores."
+            ]
+            if "create" in median.in_function
+            else []
+        ),
         f"- CPU during the median run, in cores: {median.cpu.describe()}.",
         f"- Generator: all answered in {median.duration_s:.1f} s; arrivals started at most"
         f" {median.arrival_lag_p99_ms:.1f} ms late (P99), event loop stalls up to"
