@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +21,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from bench import load, load_client, load_data, load_report, load_stats, report
+from bench import load, load_client, load_data, load_report, load_stats, machine, report
 from bench.load_client import Sample
 from bench.load_data import Population
 from local.server import port_in_use
@@ -214,3 +216,25 @@ def test_command_line_makes_the_plan_and_names_it_back() -> None:
     assert smoke.smoke and smoke.rush_students < 100 and smoke.repeat == 1
     with pytest.raises(SystemExit):
         parser.parse_args(["--cancel-fraction", "2"])
+
+
+def test_quiet_needs_a_low_load_no_other_suite_and_few_database_sessions() -> None:
+    assert machine.Quiet(0.1, ()).ok
+    assert machine.Quiet(0.1, (), database_sessions=2).ok
+    assert not machine.Quiet(0.9, ()).ok
+    assert not machine.Quiet(0.1, ("python -m pytest",)).ok
+    assert not machine.Quiet(0.1, (), database_sessions=40).ok
+    assert "40 other PostgreSQL sessions" in machine.Quiet(0.1, (), 40).describe()
+
+
+def test_cpu_meter_gives_this_process_its_cpu() -> None:
+    meter = machine.CpuMeter({"me": lambda: [os.getpid()], "nobody": list})
+    meter.start()
+    deadline = time.process_time() + 0.3
+    while time.process_time() < deadline:
+        pass
+    use = meter.stop()
+    assert use.groups["me"] > 0.1  # cores, over the wall-clock time measured
+    assert use.groups["nobody"] == 0.0
+    assert use.cores_busy >= use.groups["me"] * 0.5
+    assert "me" in use.describe()
