@@ -271,22 +271,30 @@ def use_backend(replacement: Backend | None) -> Backend | None:
     return previous
 
 
-def _reject_nul(params: Mapping[str, Any]) -> None:
-    # PostgreSQL text cannot hold NUL; the driver would fail with an opaque error.
-    # Answer it like any other bad input, naming the field (parameter minus "p_").
+def _reject_unstorable(params: Mapping[str, Any]) -> None:
+    # PostgreSQL text cannot hold NUL, nor a lone UTF-16 surrogate (JSON's "\ud800"
+    # escape decodes to one, and UTF-8 has no encoding for it); the driver would fail
+    # with an opaque error, answered 500. Answer it like any other bad input, naming
+    # the field (parameter minus "p_").
     for key, value in params.items():
-        if isinstance(value, str) and "\x00" in value:
-            field = key.removeprefix("p_")
+        if not isinstance(value, str):
+            continue
+        field = key.removeprefix("p_")
+        if "\x00" in value:
             raise AppError("INVALID_INPUT", f"{field} contains a NUL character", field)
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise AppError("INVALID_INPUT", f"{field} is not valid text", field) from None
 
 
 def rpc(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
     """Call hubspot_sync.<name>(key => value, ...) and return its jsonb answer.
 
     Business rejections come back as {"ok": false, "code": ...}: look at "ok".
-    Raises AppError(INVALID_INPUT) for a NUL in a string, DatabaseBusy /
+    Raises AppError(INVALID_INPUT) for a NUL or a lone surrogate in a string, DatabaseBusy /
     DatabaseUnavailable (retryable, 503) or DatabaseFailure (a bug, 500) otherwise.
     """
     _check_name(name, params)
-    _reject_nul(params)
+    _reject_unstorable(params)
     return backend().call(name, params)

@@ -220,6 +220,23 @@ def test_a_malformed_adjustment_is_400_naming_the_field(
     assert db.credits(student) == dict.fromkeys(CREDIT_KINDS, 5)
 
 
+@pytest.mark.parametrize("reason", ["refund \\ud800", "refund \\u0000 ok"])
+def test_text_postgresql_cannot_hold_is_400_not_500(
+    admin: AdminApi, db: Db, student: dict[str, Any], reason: str
+) -> None:
+    """JSON's escapes can spell a lone surrogate or a NUL; neither is text PostgreSQL
+    can store, so the answer is a 400 naming the field, and nothing changes."""
+    # Written by hand: json.dumps would refuse, or escape the backslash.
+    body = '{"deltas": {"sj_credits": 1}, "reason": "' + reason + '"}'
+    response = admin.post(
+        f"/api/admin/students/{student['id']}/credits",
+        data=body,
+        headers={"Content-Type": "application/json"},
+    )
+    assert error(response, 400)["field"] == "reason"
+    assert db.credits(student) == dict.fromkeys(CREDIT_KINDS, 5)
+
+
 def test_an_adjustment_for_an_unknown_student_is_404(admin: AdminApi, db: Db) -> None:
     response = admin.post(
         "/api/admin/students/00000000-0000-4000-8000-000000000999/credits",

@@ -27,7 +27,12 @@ INJECTION = [
 ]
 text = st.one_of(
     st.sampled_from(INJECTION),
-    st.text(alphabet=st.characters(blacklist_characters="\x00"), max_size=300),
+    # Neither NUL nor a lone surrogate can be PostgreSQL text: lib.db.rpc refuses both
+    # as INVALID_INPUT before a call is made (tests/admin/test_admin_students.py).
+    st.text(
+        alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)),
+        max_size=300,
+    ),
     st.none(),
 )
 
