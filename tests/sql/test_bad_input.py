@@ -30,7 +30,7 @@ text = st.one_of(
     # Neither NUL nor a lone surrogate can be PostgreSQL text: lib.db.rpc refuses both
     # as INVALID_INPUT before a call is made (tests/admin/test_admin_students.py).
     st.text(
-        alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)),
+        alphabet=st.characters(exclude_characters="\x00", exclude_categories=["Cs"]),
         max_size=300,
     ),
     st.none(),
