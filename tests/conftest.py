@@ -92,13 +92,13 @@ def backend(database_url: str) -> Iterator[PsycopgBackend]:
             redis_url=None,
             upstash_redis_rest_url=None,
             upstash_redis_rest_token=None,
-            db_pool_max_size=40,
+            db_pool_max_size=32,
             db_pool_timeout_s=10,
             db_statement_timeout_ms=20_000,
         ),
         # All connections open before any test: a race test must race inside
         # PostgreSQL, not in the pool's connection setup.
-        min_size=40,
+        min_size=32,
     )
     instance.warm_up()
     yield instance

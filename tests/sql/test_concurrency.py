@@ -21,7 +21,7 @@ import pytest
 
 from tests.helpers import CREDIT_KINDS, Db
 
-# Parallel callers. The backend's pool holds 40 connections, so up to 40 calls are
+# Parallel callers. The backend's pool holds 32 connections, so up to 32 calls are
 # inside PostgreSQL at once; the rest queue in the pool as they would in production.
 WORKERS = 64
 KIND_OF_TOKEN = {
