@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -182,7 +182,8 @@ def validate[M: BaseModel](model: type[M], data: Mapping[str, Any]) -> M:
 
 def _request_id(environ: WSGIEnvironment) -> str:
     incoming = str(environ.get("HTTP_X_REQUEST_ID", ""))
-    return incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    # os.urandom, not uuid: importing uuid costs ~13 ms of every cold start.
+    return incoming if _REQUEST_ID.match(incoming) else os.urandom(16).hex()
 
 
 def _encode(payload: Any) -> bytes:
