@@ -34,6 +34,13 @@ def _verdict(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
 
+def _target(values: Sequence[float], bound: float) -> str:
+    """The verdict on the median of repeated runs, with how many runs were under."""
+    under = sum(1 for v in values if v < bound)
+    verdict = _verdict(statistics.median(values) < bound)
+    return verdict if under == len(values) else f"{verdict} ({under} of {len(values)} runs under)"
+
+
 def _median_rush(outcome: Outcome) -> RushResult:
     return median_by(outcome.rushes, lambda r: r.create.p95_ms)
 
@@ -83,8 +90,14 @@ def _setup(outcome: Outcome, command: str) -> list[str]:
         f"`{command}`, measured {outcome.measured_on:%Y-%m-%d} on {outcome.source}.",
         "",
         f"- Machine: {_machine()}; everything below runs on it at once.",
-        f"- Load average when the run started: {outcome.quiet_before.describe()};"
-        f" after the last measurement (pgbench): {after}.",
+        f"- The machine when the run started: {outcome.quiet_before.describe()}"
+        + (
+            ""
+            if outcome.quiet_before.ok
+            else f" (not quiet after waiting {outcome.plan.quiet_wait_s / 60:.0f} minutes:"
+            " other engineers' work shares it, see 'other processes' below)"
+        )
+        + f"; after the last measurement (pgbench): {after}.",
         f"- Server: `python -m local.server --workers {plan.workers} --threads {plan.threads}`"
         f" (gunicorn gthread) with LOCAL_TRUST_FORWARDED=1, DB_POOL_MAX_SIZE={plan.pool_size}"
         " per worker; the bare-bones endpoint (`bench/bare_endpoint.py`) under the same"
@@ -154,11 +167,12 @@ def _rush(outcome: Outcome, plots: dict[str, str]) -> list[str]:
         " logged inside the function for the same requests (server log), without gunicorn's"
         " parsing and queueing and the client's own delays.",
         "",
-        f"- Targets: P95 create {_ms(median.create.p95_ms)} ms{_range(create_p95, '{:.1f}')}"
-        f" < {RUSH_CREATE_P95_MS:g} ms: {_verdict(max(create_p95) < RUSH_CREATE_P95_MS)};"
-        f" P95 validate-credits {_ms(median.p95('validate-credits'))} ms"
+        f"- Targets (median of the runs): P95 create {statistics.median(create_p95):.1f} ms"
+        f"{_range(create_p95, '{:.1f}')} < {RUSH_CREATE_P95_MS:g} ms:"
+        f" {_target(create_p95, RUSH_CREATE_P95_MS)};"
+        f" P95 validate-credits {statistics.median(validate_p95):.1f} ms"
         f"{_range(validate_p95, '{:.1f}')} < {RUSH_VALIDATE_P95_MS:g} ms:"
-        f" {_verdict(max(validate_p95) < RUSH_VALIDATE_P95_MS)};"
+        f" {_target(validate_p95, RUSH_VALIDATE_P95_MS)};"
         f" errors {sum(errors)} over all runs: {_verdict(sum(errors) == 0)}.",
         f"- Invariants after each run: {', '.join(checks)}. Median run: {c.bookings:,} bookings"
         f" written ({c.active:,} active, {c.cancelled:,} cancelled), every one answered to its"
@@ -313,7 +327,7 @@ def _stampede(outcome: Outcome, plots: dict[str, str]) -> list[str]:
         f"- Exactly {s.seats} booked and every other answer EXAM_FULL in every run:"
         f" {_verdict(exact)}. All answered within {STAMPEDE_ANSWERED_S:g} s:"
         f" {s.all_answered_s:.2f} s{_range(answered, '{:.2f}')}:"
-        f" {_verdict(max(answered) < STAMPEDE_ANSWERED_S)}. P95 {_ms(s.p95_ms)} ms"
+        f" {_target(answered, STAMPEDE_ANSWERED_S)}. P95 {_ms(s.p95_ms)} ms"
         f"{_range(p95, '{:.0f}')}.",
         f"- The first answer came {first:.2f} s after the first request was sent (each"
         " request opens its own connection, all at once); that wait counts in every figure"
