@@ -9,7 +9,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from bench import report
-from bench.quiet import OTHER_CPU_TOLERATED_CORES, OTHER_TRANSACTIONS_TOLERATED
+from bench.quiet import (
+    OTHER_ACTIVE_BACKENDS_TOLERATED,
+    OTHER_CPU_TOLERATED_CORES,
+    OTHER_TRANSACTIONS_TOLERATED,
+)
 
 if TYPE_CHECKING:
     from bench.db_throughput import Outcome, RunResult
@@ -83,9 +87,9 @@ def render(outcome: Outcome, command: str) -> str:
         f" warm-up, from the same freshly loaded state ({plan.student_pool:,} students with"
         f" one Clinical Skills credit each; one hot exam and {plan.spread_exams} others,"
         f" capacity never reached).{repeats} A run during which the server's other"
-        f" databases ran over {OTHER_TRANSACTIONS_TOLERATED} transactions, or"
-        f" other processes kept over {OTHER_CPU_TOLERATED_CORES} CPU busy,"
-        " is discarded and run again.",
+        f" databases ran over {OTHER_TRANSACTIONS_TOLERATED} transactions or kept over"
+        f" {OTHER_ACTIVE_BACKENDS_TOLERATED} backends busy on average, or other processes"
+        f" kept over {OTHER_CPU_TOLERATED_CORES} CPU busy, is discarded and run again.",
         f"- pgbench `-M {plan.protocol}` (no prepared statements: production goes through"
         " Supavisor in transaction mode), `-n`, `-j` = min(clients, cores). A transaction is"
         " one `hubspot_sync.book()` call by a student not used before; every one is checked"

@@ -17,14 +17,16 @@ SAMPLE_INTERVAL_S = 0.1
 
 class WaitSampler:
     """Context manager: samples, while open, the active backends of `application_name`
-    in `database`. summary() then gives each wait event with the average number of
-    backends waiting on it; 'CPU' stands for active backends waiting on nothing."""
+    in `database`, and those active in other databases. summary() then gives each wait
+    event with the average number of backends waiting on it ('CPU' stands for active
+    backends waiting on nothing); elsewhere() the average busy elsewhere."""
 
     def __init__(self, conninfo: str, database: str, application_name: str = "pgbench") -> None:
         self._conninfo = conninfo
         self._database = database
         self._application_name = application_name
         self._counts: Counter[str] = Counter()
+        self._elsewhere = 0  # active backends seen in other databases, summed over samples
         self._samples = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="wait-sampler", daemon=True)
@@ -50,15 +52,25 @@ class WaitSampler:
             with psycopg.connect(self._conninfo, autocommit=True) as conn:
                 while not self._stop.wait(SAMPLE_INTERVAL_S):
                     rows = conn.execute(
-                        "select coalesce(wait_event_type || ':' || wait_event, 'CPU')"
+                        "select datname = %(db)s,"
+                        "       coalesce(wait_event_type || ':' || wait_event, 'CPU')"
                         "  from pg_stat_activity"
-                        " where datname = %s and application_name = %s and state = 'active'",
-                        (self._database, self._application_name),
+                        " where state = 'active' and backend_type = 'client backend'"
+                        "   and pid <> pg_backend_pid()"
+                        "   and (datname <> %(db)s or application_name = %(app)s)",
+                        {"db": self._database, "app": self._application_name},
                     ).fetchall()
                     self._samples += 1
-                    self._counts.update(row[0] for row in rows)
+                    self._counts.update(event for ours, event in rows if ours)
+                    self._elsewhere += sum(1 for ours, _ in rows if not ours)
         except BaseException as exc:  # surfaced by __exit__ in the caller's thread
             self._error = exc
+
+    def elsewhere(self) -> float:
+        """Average number of backends busy in the server's other databases: another
+        workload sharing the server, seen at once (its transaction counts reach
+        pg_stat_database only seconds later)."""
+        return self._elsewhere / self._samples if self._samples else 0.0
 
     def summary(self) -> list[tuple[str, float]]:
         """(wait event, average backends waiting on it), most waited-on first."""

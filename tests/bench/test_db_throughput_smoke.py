@@ -11,12 +11,14 @@ import argparse
 import math
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 
 import psycopg
 import pytest
 
 from bench import db_report, db_throughput, pgbench
 from bench.db_throughput import Plan
+from bench.stats import Percentiles
 
 
 @pytest.fixture
@@ -180,3 +182,30 @@ def test_smoke_is_small_whatever_else_was_asked() -> None:
     plan = db_throughput.smoke(Plan(clients=(64,), duration_s=600, repeat=5))
     assert (plan.clients, plan.duration_s, plan.warmup_s, plan.repeat) == ((1, 4), 1, 1, 1)
     assert not plan.require_quiet
+
+
+def test_a_run_that_shared_the_machine_is_recognised() -> None:
+    quiet = db_throughput.RunResult(
+        scenario="hot",
+        clients=1,
+        threads=1,
+        audit=True,
+        transactions=100,
+        bookings=100,
+        tps=100.0,
+        latency_avg_ms=1.0,
+        latency=Percentiles(1.0, 1.0, 1.0),
+        wal_bytes=0,
+        waits=(),
+        tps_repeats=(100.0,),
+        other_transactions=3,
+        other_active_backends=0.0,
+        other_cpu_cores=0.02,
+        problems=(),
+    )
+    assert not quiet.shared
+    assert replace(quiet, other_cpu_cores=None).shared is False  # unknown is not busy
+    assert replace(quiet, other_transactions=5_000).shared
+    assert replace(quiet, other_active_backends=0.8).shared
+    assert replace(quiet, other_cpu_cores=1.0).shared
+    assert "0.80 busy backends" in replace(quiet, other_active_backends=0.8).describe_sharing()
