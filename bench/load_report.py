@@ -105,6 +105,9 @@ def _setup(outcome: Outcome, command: str) -> list[str]:
         f"- PostgreSQL {outcome.server_version} and Redis at 127.0.0.1 (the machine's own"
         " servers), a scratch database and a Redis database of the benchmark's own, emptied"
         " and reloaded before every run; audit trigger on, as in production.",
+        "- CPU figures (in cores, read from /proc): `api` / `bare` are the gunicorn"
+        " processes, `postgres` every process of the PostgreSQL server (sessions of other"
+        " databases included), `other processes` whatever else kept the cores busy.",
         "- Load generator: one Python process, asyncio + aiohttp, keep-alive connections,"
         f" a distinct X-Real-IP per simulated student{pin}.",
         f"- Each part was run {plan.repeat} times; tables show the median run and (in"
