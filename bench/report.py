@@ -24,16 +24,19 @@ HEADER = (
 )
 
 
-def markers(key: str) -> tuple[str, str]:
-    return f"<!-- bench:{key}:start -->", f"<!-- bench:{key}:end -->"
+def markers(key: str, namespace: str = "bench") -> tuple[str, str]:
+    return f"<!-- {namespace}:{key}:start -->", f"<!-- {namespace}:{key}:end -->"
 
 
-def update_section(path: Path, key: str, body: str) -> None:
+def update_section(
+    path: Path, key: str, body: str, *, namespace: str = "bench", header: str = HEADER
+) -> None:
     """Replace the section `key` of the file at `path` with `body`, appending the
-    section if it is not there yet and creating the file (with its header) if needed."""
-    start, end = markers(key)
+    section if it is not there yet and creating the file (with `header`) if needed.
+    RELIABILITY.md uses the same layout under the namespace "reliability"."""
+    start, end = markers(key, namespace)
     block = f"{start}\n{body.strip()}\n{end}"
-    text = path.read_text() if path.exists() else HEADER
+    text = path.read_text() if path.exists() else header
     head, found_start, rest = text.partition(start)
     _, found_end, tail = rest.partition(end)
     if found_start and found_end:
