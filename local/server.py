@@ -48,7 +48,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import unquote, urlencode, urlsplit
 
 if TYPE_CHECKING:
@@ -531,15 +531,21 @@ def _answers(host: str, port: int) -> bool:
     return False
 
 
-def start(options: Options, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+def start(
+    options: Options, env: Mapping[str, str], output: IO[bytes] | None = None
+) -> subprocess.Popen[bytes]:
     """Start the server as a child process with environment `env`; return once it
-    accepts connections. Raises ServerError if the port is taken or the child exits."""
+    accepts connections. Its stdout and stderr go to `output` when given (the
+    reliability suite scans them), else to ours. Raises ServerError if the port is
+    taken or the child exits."""
     if port_in_use(options.host, options.port):
         raise ServerError(
             f"port {options.port} on {options.host} is taken by another program; "
             f"stop it or choose another port"
         )
-    process = subprocess.Popen(command(options), cwd=ROOT, env=dict(env))
+    process = subprocess.Popen(
+        command(options), cwd=ROOT, env=dict(env), stdout=output, stderr=output
+    )
     deadline = time.monotonic() + START_TIMEOUT_S
     while not _answers(options.host, options.port):
         code = process.poll()
@@ -564,9 +570,11 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def running(options: Options, env: Mapping[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+def running(
+    options: Options, env: Mapping[str, str], output: IO[bytes] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     """start() ... stop(), for tests and scripts."""
-    process = start(options, env)
+    process = start(options, env, output)
     try:
         yield process
     finally:

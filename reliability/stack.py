@@ -1,0 +1,145 @@
+"""The services a reliability run works against, and the API server over them.
+
+PostgreSQL and Redis are real. Where they come from:
+* `restartable=True` (the torture, which stops and restarts them): the embedded
+  PostgreSQL and Redis of local/stack.py, in .local/reliability-*, on ports of their
+  own, so a restart never touches anything else on the machine;
+* otherwise RELIABILITY_DATABASE_URL / RELIABILITY_REDIS_URL, then TEST_DATABASE_URL /
+  TEST_REDIS_URL (CI's PostgreSQL 15 and Redis 7), then the same embedded ones.
+
+Every run works in a database of its own, created and migrated here and dropped
+afterwards, and in a Redis logical database it flushes first (the embedded Redis is
+the suite's alone; on a shared server `redis_db` picks a number nobody else uses).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import psycopg
+
+from lib import migrations
+from local import server
+from local import stack as local_stack
+
+ROOT = Path(__file__).resolve().parent.parent
+POSTGRES_DIR = ROOT / ".local" / "reliability-postgres"
+REDIS_DIR = ROOT / ".local" / "reliability-redis"
+# Apart from ./run dev (15432/16379) and the test suite's embedded ones (15433/16380).
+POSTGRES_PORT = 15434
+REDIS_PORT = 16381
+# The Redis logical database reliability runs use on a shared server: the test suite
+# uses 0.
+REDIS_DB = 9
+
+
+@dataclass(frozen=True)
+class Services:
+    """Where PostgreSQL (a URL on which CREATE DATABASE works) and Redis are, and
+    whether this run may stop and start them (only the embedded ones)."""
+
+    pg_admin_url: str
+    redis_url: str
+    restartable: bool
+
+    def restart_postgres(self) -> None:
+        """Stop PostgreSQL (fast shutdown: every session is cut) and start it again."""
+        self._require_restartable()
+        local_stack.stop_postgres(POSTGRES_DIR)
+        local_stack.ensure_postgres(POSTGRES_DIR, POSTGRES_PORT, durable=False)
+
+    def stop_redis(self) -> None:
+        self._require_restartable()
+        local_stack.stop_redis(REDIS_DIR)
+
+    def start_redis(self) -> None:
+        """Start Redis again; it comes back empty (no persistence), as a restarted
+        Upstash replica or a flushed cache would."""
+        self._require_restartable()
+        local_stack.ensure_redis(REDIS_DIR, REDIS_PORT, durable=False)
+
+    def _require_restartable(self) -> None:
+        if not self.restartable:
+            raise RuntimeError("only the embedded PostgreSQL and Redis may be restarted")
+
+
+def services(*, restartable: bool = False) -> Services:
+    if not restartable:
+        pg = os.environ.get("RELIABILITY_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL")
+        redis = os.environ.get("RELIABILITY_REDIS_URL") or os.environ.get("TEST_REDIS_URL")
+        if pg and redis:
+            return Services(pg, _with_db(redis, REDIS_DB), restartable=False)
+    pg_url = local_stack.ensure_postgres(POSTGRES_DIR, POSTGRES_PORT, durable=False)
+    # Redis without persistence: a restart loses every lock and counter, the worst case.
+    redis_url = local_stack.ensure_redis(REDIS_DIR, REDIS_PORT, durable=False)
+    return Services(pg_url, redis_url, restartable=True)
+
+
+def _with_db(redis_url: str, number: int) -> str:
+    base = redis_url.split("?", 1)[0]
+    scheme, _, rest = base.partition("://")
+    host = rest.split("/", 1)[0]
+    return f"{scheme}://{host}/{number}"
+
+
+@contextlib.contextmanager
+def fresh_database(pg_admin_url: str) -> Iterator[str]:
+    """A new database, fully migrated; dropped (connections and all) afterwards."""
+    name = f"reliability_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(f'create database "{name}"')
+    url = psycopg.conninfo.make_conninfo(pg_admin_url, dbname=name)
+    try:
+        migrations.up(url)
+        yield url
+    finally:
+        with (
+            contextlib.suppress(psycopg.Error),
+            psycopg.connect(pg_admin_url, autocommit=True) as conn,
+        ):
+            conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+def flush_redis(redis_url: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def api_server(
+    env: Mapping[str, str],
+    *,
+    workers: int = 2,
+    threads: int = 8,
+    output: IO[bytes] | None = None,
+) -> Iterator[str]:
+    """The local server (Vercel's routing, gunicorn gthread) as a child process with
+    exactly `env` added to a minimal environment; yields its base URL. Client
+    addresses come from X-Real-IP (LOCAL_TRUST_FORWARDED=1), so a run can act as many
+    clients, as a campus of students does."""
+    options = server.Options(port=free_port(), workers=workers, threads=threads)
+    child_env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LOCAL_TRUST_FORWARDED": "1",
+        **env,
+    }
+    with server.running(options, child_env, output):
+        yield f"http://{options.host}:{options.port}"
