@@ -245,6 +245,26 @@ def test_another_students_booking_is_indistinguishable_from_a_missing_one(
     assert db.credits(owner)["cs_credits"] == 0
 
 
+@pytest.mark.parametrize(
+    ("stored", "answered"),
+    [("true", "right"), ("Right", "right"), ("false", "left"), ("Left", "left"), ("?", None)],
+)
+def test_a_legacy_bookings_dominant_hand_is_answered_as_right_or_left(
+    api: Api, db: Db, demo: dict[str, Any], stored: str, answered: str | None
+) -> None:
+    """The replaced system stored the hand as HubSpot's boolean or capitalised; the API
+    documents right / left / null (found by the fuzzer, reliability/fuzz.py)."""
+    booking = db.booking(demo, db.exam(), dominant_hand=stored)
+
+    one = api.get(f"/api/bookings/{booking['id']}", params=DEMO)
+    listed = api.get("/api/bookings/list", params=DEMO)
+    cancelled = api.delete(f"/api/bookings/{booking['id']}", DEMO)
+
+    assert one.json()["data"]["dominant_hand"] == answered
+    assert [b["dominant_hand"] for b in listed.json()["data"]["bookings"]] == [answered]
+    assert cancelled.json()["data"]["dominant_hand"] == answered
+
+
 # ------------------------------------------------------------------ bad input everywhere
 
 ENDPOINTS: list[tuple[str, str, dict[str, Any] | None]] = [
