@@ -76,6 +76,8 @@ START_TIMEOUT_S = 30.0
 # stop(): the graceful window above plus margin before the child is killed.
 STOP_TIMEOUT_S = GRACEFUL_TIMEOUT_S + 5.0
 POLL_INTERVAL_S = 0.05
+# Vercel's largest request header (beyond it, its REQUEST_HEADER_TOO_LARGE).
+VERCEL_HEADER_BYTES = 16 * 1024
 
 _PARAM = re.compile(r"^\[([A-Za-z_][A-Za-z0-9_]*)\]$")
 _TEXT_TYPES = ("text/", "application/javascript", "application/json", "image/svg+xml")
@@ -458,6 +460,12 @@ def _gunicorn_settings(options: Options) -> dict[str, Any]:
         "control_socket_disable": True,
         "reload": options.reload,
         "proc_name": "mock-exam-booking",
+        # Vercel passes on URLs up to 14 KB and headers up to 16 KB; gunicorn's own
+        # limits (4 KB and 8 KB) answered 414 to a request Vercel would serve (the
+        # fuzzer's valid id and email of non-ASCII letters, percent-encoded). The
+        # request line is unlimited here (gunicorn allows at most 8 KB otherwise).
+        "limit_request_line": 0,
+        "limit_request_field_size": VERCEL_HEADER_BYTES,
     }
 
 
