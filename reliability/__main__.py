@@ -57,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         if not outcome.passed:
             failed.append(name)
-        if not args.no_report:
+        if args.no_report:
+            print(outcome.markdown, flush=True)
+        else:
             report.update_section(
                 RELIABILITY_PATH,
                 name,

@@ -49,10 +49,13 @@ class Services:
     redis_url: str
     restartable: bool
 
-    def restart_postgres(self) -> None:
-        """Stop PostgreSQL (fast shutdown: every session is cut) and start it again."""
+    def stop_postgres(self) -> None:
+        """Fast shutdown: every session is cut, committed data is kept."""
         self._require_restartable()
         local_stack.stop_postgres(POSTGRES_DIR)
+
+    def start_postgres(self) -> None:
+        self._require_restartable()
         local_stack.ensure_postgres(POSTGRES_DIR, POSTGRES_PORT, durable=False)
 
     def stop_redis(self) -> None:
