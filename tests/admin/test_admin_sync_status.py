@@ -254,6 +254,21 @@ def test_bad_paging_is_400(admin: AdminApi, db: Db, query: dict[str, str]) -> No
     assert response.json()["error"]["field"] in query
 
 
+def test_the_last_page_the_document_allows_is_the_last_the_api_takes(
+    admin: AdminApi, db: Db
+) -> None:
+    """The document gave `page` no maximum; the API's is 100,000, so the fuzzer's valid
+    page 35968360277937932 was refused (reliability/fuzz.py)."""
+    from tests.api.conftest import SPEC
+
+    parameters = SPEC["paths"]["/api/admin/sync/runs"]["get"]["parameters"]
+    maximum = next(p for p in parameters if p["name"] == "page")["schema"]["maximum"]
+
+    assert admin.get("/api/admin/sync/runs", params={"page": maximum}).status_code == 200
+    beyond = admin.get("/api/admin/sync/runs", params={"page": maximum + 1})
+    assert (beyond.status_code, beyond.json()["error"]["field"]) == (400, "page")
+
+
 def test_one_run_in_detail_with_its_errors_and_correlation_ids(admin: AdminApi, db: Db) -> None:
     run_id = record_run(
         db,

@@ -350,6 +350,63 @@ def test_unknown_mock_type_and_bad_query_values(api: Api, demo: dict[str, Any]) 
         assert (response.status_code, _error(response)["field"]) == (400, field), params
 
 
+def _document_accepts(schema: dict[str, Any], value: str) -> bool:
+    from jsonschema import Draft202012Validator
+
+    from tests.api.conftest import SPEC
+
+    if "$ref" in schema:
+        schema = SPEC["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return Draft202012Validator(schema).is_valid(value)
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "demo001@example.com",
+        " Demo001@Example.com ",
+        "a@b.c",
+        "ab",
+        "",
+        "demo001",
+        "demo001@example",
+        "@example.com",
+        "demo 001@example.com",
+        "x@y.z" + "z" * 250,
+    ],
+)
+def test_the_document_and_the_api_agree_on_an_email(
+    api: Api, demo: dict[str, Any], email: str
+) -> None:
+    """The document once allowed any email up to 254 characters, so the fuzzer's valid
+    requests were refused (reliability/fuzz.py); what it accepts, the API must."""
+    from tests.api.conftest import SPEC
+
+    schema = SPEC["paths"]["/api/bookings/list"]["get"]["parameters"][1]["schema"]
+    response = api.get("/api/bookings/list", params={**DEMO, "email": email})
+
+    refused = response.status_code == 400 and _error(response)["field"] == "email"
+    assert refused is not _document_accepts(schema, email), response.text
+
+
+@pytest.mark.parametrize(
+    "exam_id",
+    ["1f0e8c9a-0d3b-4c62-9a53-3f1a4a8b2f10", "35123456789", "a-b", "a_b", "é", "x" * 65, "x" * 64],
+)
+def test_the_document_and_the_api_agree_on_an_exam_id(api: Api, exam_id: str) -> None:
+    """The document allowed any id up to 64 characters; the API takes letters, digits
+    and hyphens (found by the fuzzer, reliability/fuzz.py)."""
+    from urllib.parse import quote
+
+    from tests.api.conftest import SPEC
+
+    schema = SPEC["paths"]["/api/mock-exams/{id}/capacity"]["get"]["parameters"][0]["schema"]
+    response = api.get(f"/api/mock-exams/{quote(exam_id)}/capacity")
+
+    refused = response.status_code == 400 and _error(response)["field"] == "id"
+    assert refused is not _document_accepts(schema, exam_id), response.text
+
+
 @pytest.mark.parametrize("exam_id", ["not a uuid!", "x" * 65, "../../etc/passwd"])
 def test_bad_ids_in_the_path(api: Api, exam_id: str) -> None:
     response = api.get(f"/api/mock-exams/{exam_id}/capacity", check=False)
