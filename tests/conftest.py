@@ -25,6 +25,20 @@ from lib.config import Settings
 from lib.db import PsycopgBackend
 from tests.helpers import Db
 
+# The log scan (tests/security/logscan.py): every log record, every captured output
+# and every API error body of the session is scanned at its end for the secrets the
+# suite used, tokens and full email addresses; a finding fails the run. Its hooks are
+# imported here so that they watch the whole suite.
+from tests.security.logscan import (  # noqa: F401 - pytest finds hooks by name
+    pytest_runtest_call,
+    pytest_runtest_logreport,
+    pytest_runtest_setup,
+    pytest_runtest_teardown,
+    pytest_sessionfinish,
+    pytest_terminal_summary,
+    pytest_testnodedown,
+)
+
 ROOT = Path(__file__).resolve().parent.parent
 TEST_PG_PORT = 15433  # apart from ./run dev (15432), below the ephemeral port range
 TEST_REDIS_PORT = 16380

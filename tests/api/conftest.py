@@ -22,6 +22,7 @@ from lib import config, db
 from lib import redis_client as lib_redis
 from local.server import make_app
 from tests.helpers import Db
+from tests.security.logscan import check_error_body
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = yaml.safe_load((ROOT / "public" / "openapi.yaml").read_text())
@@ -105,6 +106,8 @@ def check_against_spec(method: str, path: str, response: requests.Response) -> N
     assert operation is not None, f"{method} {template} is not in openapi.yaml"
     documented = operation["responses"].get(str(response.status_code))
     assert documented is not None, f"{method} {template} -> {response.status_code} undocumented"
+    # No error body echoes a secret, a token or a full email (tests/security/logscan.py).
+    check_error_body(method, path, response.status_code, response.text)
     if response.status_code == 204:
         return
     if "$ref" in documented:
@@ -151,6 +154,8 @@ class Api:
         if check:
             assert response.headers.get("X-Request-Id"), "every API response carries a request id"
             check_against_spec(method, path, response)
+        else:
+            check_error_body(method, path, response.status_code, response.text)
         return response
 
     def get(self, path: str, **kwargs: Any) -> requests.Response:

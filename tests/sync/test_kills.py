@@ -68,7 +68,7 @@ def test_twenty_kills_at_random_moments_lose_and_duplicate_nothing(
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=None,  # inherited: pytest captures it, the log scan reads it
         )
         sent_before = len(world.standin.requests())
         kill_after = rng.randint(0, MAX_REQUESTS_BEFORE_KILL)

@@ -37,6 +37,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from local.server import API_DIR, ROOT, Route, discover_routes, resolve, vercel_target
+from tests.security.logscan import child_output
 
 EXAM_ID = "00000000-0000-4000-8000-000000000000"
 BOOKING_ID = "00000000-0000-4000-8000-000000000001"
@@ -193,6 +194,7 @@ def _bootstrap(route: Route, event: dict[str, Any], env: dict[str, str], tmp: Pa
         check=False,
     )
     logs = completed.stderr.decode(errors="replace") + completed.stdout.decode(errors="replace")
+    child_output(f"vercel bootstrap {relative}", logs)  # for the suite's log scan
     assert completed.returncode == 0, f"{relative} did not bootstrap:\n{logs}"
     result = json.loads(out.read_text())
     response = result["response"]
