@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 from typing import Any
@@ -57,6 +58,18 @@ def mask_email(email: str | None) -> str | None:
         return None
     local, _, domain = email.partition("@")
     return f"{local[:1]}***@{domain}"
+
+
+# A full address inside free text (a third party's error message): local part, @, a
+# dotted domain. Deliberately wide; masking a non-address costs nothing.
+_EMAIL_IN_TEXT = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+
+
+def mask_emails(text: str) -> str:
+    """Every email address in `text` masked as mask_email does. For text we do not
+    write ourselves (HubSpot's error messages quote the conflicting email) before it
+    is logged or stored."""
+    return _EMAIL_IN_TEXT.sub(lambda found: mask_email(found.group(0)) or "", text)
 
 
 def now_ms() -> float:

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from lib.config import ConfigError, Settings, settings
+from lib.log import mask_emails
 
 if TYPE_CHECKING:
     import requests
@@ -603,7 +604,7 @@ class HubSpotClient:
     ) -> float:
         body = answer.body if isinstance(answer.body, dict) else {}
         policy = str(body.get("policyName") or "")
-        message = str(body.get("message") or "rate limited")
+        message = mask_emails(str(body.get("message") or "rate limited"))
         if policy == "DAILY":
             raise HubSpotDailyLimit(429, "RATE_LIMIT", message, answer.correlation_id)
         if waits > self._max_rate_limit_waits:
@@ -1018,8 +1019,10 @@ def _ok(answer: _Answer) -> dict[str, Any]:
 
 
 def _message(answer: _Answer) -> str:
+    """HubSpot's message, emails masked: a 409's message quotes the conflicting email,
+    and this text is logged, stored in sync_run_errors and shown on the dashboard."""
     if isinstance(answer.body, dict) and answer.body.get("message"):
-        return str(answer.body["message"])
+        return mask_emails(str(answer.body["message"]))
     return f"HTTP {answer.status}"
 
 
@@ -1066,7 +1069,7 @@ def _record_errors(
             record_id,
             207,
             str(item.get("category") or "UNKNOWN"),
-            str(item.get("message") or ""),
+            mask_emails(str(item.get("message") or "")),
             correlation_id,
             _code(item),
         )

@@ -235,7 +235,7 @@ def _work(run: Run) -> tuple[str, str | None]:
                 return status, describe(exc)
         # A bug: recorded on the run; the next run starts from the committed state.
         logger.exception("sync run %s failed", run.run_id)
-        return "failed", f"{type(exc).__name__}: {exc}"
+        return "failed", log.mask_emails(f"{type(exc).__name__}: {exc}")
     return ("partial" if run.error_count else "succeeded"), None
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from lib import db
 from lib.errors import AppError
+from lib.log import mask_emails
 
 if TYPE_CHECKING:
     from lib.hubspot.client import HubSpotClient, RecordError
@@ -236,13 +237,14 @@ class Run:
         correlation_id: str | None = None,
         severity: str = "error",
     ) -> None:
-        """Record one record's failure (counted in the current phase) or warning."""
+        """Record one record's failure (counted in the current phase) or warning.
+        Emails in `message` are masked: it is logged and stored."""
         assert self._current is not None, "outside a phase"
         failure = RecordFailure(
             self._current,
             record_id,
             category,
-            message,
+            mask_emails(message),
             hubspot_id,
             correlation_id,
             severity,
@@ -257,7 +259,11 @@ class Run:
             # The first ones are logged too; all of them are in sync_run_errors (a
             # systemic failure must not flood the logs with thousands of lines).
             log.warning(
-                "sync %s: %s %s: %s", self._current, category, record_id or hubspot_id, message
+                "sync %s: %s %s: %s",
+                self._current,
+                category,
+                record_id or hubspot_id,
+                failure.message,
             )
         self._unsaved.append(failure)
 
