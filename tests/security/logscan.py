@@ -48,6 +48,7 @@ from typing import Any
 
 import pytest
 
+from lib import log
 from lib.log import _JsonFormatter, mask_email
 
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}(?:\.[A-Za-z0-9_-]*)?")
@@ -165,8 +166,11 @@ class Watch:
     @contextlib.contextmanager
     def phase(self, nodeid: str, when: str) -> Iterator[None]:
         """Attribute what is logged to this test phase, with the root logger at DEBUG
-        and our handler on it (lib.log.configure() replaces the root's handlers once
-        per process; the next phase puts ours back)."""
+        and our handler on it."""
+        # lib.log.configure() (each api function calls it when first imported) replaces
+        # the root's handlers, once per process: done here first, it cannot drop ours
+        # halfway through a test.
+        log.configure()
         root = logging.getLogger()
         if self.handler not in root.handlers:
             root.addHandler(self.handler)
