@@ -393,18 +393,26 @@ def test_the_document_and_the_api_agree_on_an_email(
     "exam_id",
     ["1f0e8c9a-0d3b-4c62-9a53-3f1a4a8b2f10", "35123456789", "a-b", "a_b", "é", "x" * 65, "x" * 64],
 )
-def test_the_document_and_the_api_agree_on_an_exam_id(api: Api, exam_id: str) -> None:
+def test_the_document_and_the_api_agree_on_an_exam_id(
+    api: Api, demo: dict[str, Any], exam_id: str
+) -> None:
     """The document allowed any id up to 64 characters; the API takes letters, digits
     and hyphens (found by the fuzzer, reliability/fuzz.py)."""
     from urllib.parse import quote
 
     from tests.api.conftest import SPEC
 
-    schema = SPEC["paths"]["/api/mock-exams/{id}/capacity"]["get"]["parameters"][0]["schema"]
-    response = api.get(f"/api/mock-exams/{quote(exam_id)}/capacity")
+    in_path = SPEC["paths"]["/api/mock-exams/{id}/capacity"]["get"]["parameters"][0]["schema"]
+    capacity = api.get(f"/api/mock-exams/{quote(exam_id)}/capacity")
+    in_body = SPEC["paths"]["/api/bookings/create"]["post"]["requestBody"]["content"][
+        "application/json"
+    ]["schema"]["properties"]["mock_exam_id"]
+    create = api.post("/api/bookings/create", {**DEMO, "mock_exam_id": exam_id})
 
-    refused = response.status_code == 400 and _error(response)["field"] == "id"
-    assert refused is not _document_accepts(schema, exam_id), response.text
+    refused = capacity.status_code == 400 and _error(capacity)["field"] == "id"
+    assert refused is not _document_accepts(in_path, exam_id), capacity.text
+    refused = create.status_code == 400 and _error(create)["field"] == "mock_exam_id"
+    assert refused is not _document_accepts(in_body, exam_id), create.text
 
 
 @pytest.mark.parametrize("exam_id", ["not a uuid!", "x" * 65, "../../etc/passwd"])
