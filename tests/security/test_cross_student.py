@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import redis as redis_py
@@ -119,7 +120,7 @@ def _answer(response: requests.Response) -> tuple[int, dict[str, str], dict[str,
 
 
 def _path(ref: str) -> str:
-    return "/api/bookings/" + requests.utils.quote(ref, safe="")
+    return "/api/bookings/" + quote(ref, safe="")
 
 
 def test_another_students_booking_answers_exactly_like_one_that_does_not_exist(
