@@ -40,11 +40,17 @@ CREDIT_KINDS = (
 )
 
 
-def start(port: int = DEFAULT_PORT, database_url: str | None = None) -> HubSpotStandIn:
+def start(
+    port: int = DEFAULT_PORT, database_url: str | None = None, *, search_per_s: int = 5
+) -> HubSpotStandIn:
     """The stand-in on `port`, with the HubSpot-only students, and mirroring the
-    database at `database_url` when given."""
+    database at `database_url` when given. `search_per_s`: HubSpot's search budget
+    (5 a second), raised by the fuzzer, which logs in far faster than students."""
     standin = serve(
-        f"local-{secrets.token_hex(16)}", port=port, associations_per_10s=ASSOCIATIONS_PER_10S
+        f"local-{secrets.token_hex(16)}",
+        port=port,
+        associations_per_10s=ASSOCIATIONS_PER_10S,
+        search_per_s=search_per_s,
     )
     for n in range(1, HUBSPOT_ONLY_STUDENTS + 1):
         standin.put(
