@@ -60,6 +60,7 @@ import logging
 import random
 import re
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -1454,6 +1455,13 @@ class _Server(ThreadingHTTPServer):
         with self.log_lock:
             self.connections.add(request)
         super().process_request(request, client_address)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that goes away mid-request (a sync process killed on purpose, a
+        # client timing out) is HubSpot's everyday life, not an error of the stand-in.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
     def shutdown_request(self, request: Any) -> None:
         with self.log_lock:
