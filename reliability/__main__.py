@@ -26,12 +26,33 @@ HEADER = (
 )
 PARTS = ("torture", "fuzz", "security")
 DEFAULT_SEED = 20261125
+SUMMARY = "summary"
 
 
 def run_part(name: str, settings: RunSettings) -> Outcome:
     module = importlib.import_module(f"reliability.{name}")
     outcome: Outcome = module.run(settings)
     return outcome
+
+
+def write_summary(outcomes: list[Outcome], settings: RunSettings) -> None:
+    """The table at the top of RELIABILITY.md, after a run of every part."""
+    rows = [[o.name, "passed" if o.passed else "**FAILED**", o.summary or "-"] for o in outcomes]
+    body = (
+        "## Summary\n\n"
+        f"`./run reliability --seed {settings.seed}` at"
+        f" {report.source_version('lib', 'api', 'supabase', 'reliability', 'public')}:"
+        " every part at its long size.\n\n"
+        + report.markdown_table(["part", "verdict", "what it held"], rows)
+    )
+    start, _ = report.markers(SUMMARY, "reliability")
+    text = RELIABILITY_PATH.read_text() if RELIABILITY_PATH.exists() else HEADER
+    if start not in text:  # first time: right under the header, above the parts
+        head, _, rest = text.partition("\n\n<!-- reliability:")
+        text = head + f"\n\n{start}\n<!-- reliability:{SUMMARY}:end -->"
+        text += f"\n\n<!-- reliability:{rest}" if rest else "\n"
+        RELIABILITY_PATH.write_text(text)
+    report.update_section(RELIABILITY_PATH, SUMMARY, body, namespace="reliability", header=HEADER)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,10 +67,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown part(s): {', '.join(unknown)}; choose from {', '.join(PARTS)}")
     settings = RunSettings(seed=args.seed, long=not args.short)
     failed: list[str] = []
+    outcomes: list[Outcome] = []
     for name in args.parts or PARTS:
         started = time.monotonic()
         print(f"== {name} (seed {settings.seed})", flush=True)
         outcome = run_part(name, settings)
+        outcomes.append(outcome)
         print(
             f"== {name}: {'passed' if outcome.passed else 'FAILED'}"
             f" in {time.monotonic() - started:.0f} s",
@@ -67,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
                 namespace="reliability",
                 header=HEADER,
             )
+    if not args.no_report and not args.parts:
+        write_summary(outcomes, settings)
     if failed:
         print("violations found in: " + ", ".join(failed), file=sys.stderr)
         return 1

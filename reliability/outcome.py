@@ -18,8 +18,10 @@ class RunSettings:
 @dataclass(frozen=True)
 class Outcome:
     """A part's verdict and its RELIABILITY.md section (markdown, starting with a
-    `## ` heading). `passed` is False when anything the part checks was violated."""
+    `## ` heading). `passed` is False when anything the part checks was violated.
+    `summary`: one line for the summary table at the top of RELIABILITY.md."""
 
     name: str
     passed: bool
     markdown: str
+    summary: str = ""

@@ -294,7 +294,20 @@ def _scan_server_log(path: Path) -> dict[str, int]:
 
 def run(settings: RunSettings) -> Outcome:
     result = torture(settings)
-    return Outcome(NAME, result.passed, render(result))
+    return Outcome(NAME, result.passed, render(result), summary(result))
+
+
+def summary(result: TortureResult) -> str:
+    ops = len(result.history.ops())
+    kinds = len({w.fault.name for w in result.windows})
+    violations = result.final.count + result.hubspot.count
+    violations += sum(w.checkpoint.count for w in result.windows)
+    return (
+        f"{ops:,} requests in {result.duration_s:.0f} s from {result.size.clients} clients;"
+        f" {len(result.windows)} fault windows of {kinds} kinds;"
+        f" {len(checker.CHECKS) + len(checker.HUBSPOT_CHECKS)} checks,"
+        f" {violations} violations"
+    )
 
 
 def render(result: TortureResult) -> str:
