@@ -22,6 +22,7 @@ from pathlib import Path
 
 from bench import report
 from local import admin_token, hubspot_demo
+from local.standins import upstash as upstash_standin
 from local.standins.hubspot import Faults, HubSpotStandIn, serve
 from reliability import checker, stack, world
 from reliability.faults import Fault, schedule
@@ -53,10 +54,21 @@ class Size:
     rounds: int
     tail_s: float
     sync_interval_s: float
+    # How the functions reach Redis: "tcp" (redis-py, REDIS_URL) or "rest" (Upstash's
+    # REST API, the serverless default on Vercel, through the Upstash stand-in in front
+    # of the same Redis). The long run does both, one after the other.
+    redis: str = "tcp"
 
 
+TRANSPORTS = {
+    "tcp": "TCP (redis-py)",
+    "rest": "Upstash's REST API (the stand-in, in front of the same embedded Redis)",
+}
 SHORT = Size(60, 16, 6, 3.0, 3.0, 3.0, 1, 2.0, 1.5)
 LONG = Size(200, 24, 12, 10.0, 15.0, 10.0, 2, 10.0, 4.0)
+# The stand-in is a Python server in the torture's own process: REST runs carry less
+# load, so one round of every fault.
+LONG_REST = Size(200, 24, 12, 10.0, 15.0, 10.0, 1, 10.0, 4.0, redis="rest")
 
 
 @dataclass
@@ -106,13 +118,22 @@ def torture(settings: RunSettings, size: Size | None = None) -> TortureResult:
         the_world = world.create(database_url, rng, students=size.students, exams=size.exams)
         hubspot_token = f"pat-torture-{secrets.token_hex(12)}"
         standin = serve(hubspot_token, per_10s=2000, search_per_s=50)
+        upstash = None
+        redis_env = {"REDIS_URL": services.redis_url}
+        if size.redis == "rest":
+            upstash_token = secrets.token_urlsafe(24)
+            upstash = upstash_standin.serve(services.redis_url, upstash_token)
+            redis_env = {
+                "UPSTASH_REDIS_REST_URL": upstash.url,
+                "UPSTASH_REDIS_REST_TOKEN": upstash_token,
+            }
         try:
             hubspot_demo.mirror(standin, database_url)
             jwt_secret = admin_token.new_secret()
             cron_secret = secrets.token_urlsafe(32)
             env = {
                 "DATABASE_URL": database_url,
-                "REDIS_URL": services.redis_url,
+                **redis_env,
                 "HUBSPOT_ACCESS_TOKEN": hubspot_token,
                 "HUBSPOT_BASE_URL": standin.url,
                 "CRON_SECRET": cron_secret,
@@ -135,6 +156,8 @@ def torture(settings: RunSettings, size: Size | None = None) -> TortureResult:
                 )
         finally:
             standin.stop()
+            if upstash is not None:
+                upstash.stop()
     result.duration_s = time.monotonic() - started
     result.server_log = _scan_server_log(log_path)
     if result.server_log["tracebacks"] or result.server_log["status_500"]:
@@ -293,8 +316,18 @@ def _scan_server_log(path: Path) -> dict[str, int]:
 
 
 def run(settings: RunSettings) -> Outcome:
-    result = torture(settings)
-    return Outcome(NAME, result.passed, render(result), summary(result))
+    if not settings.long:
+        result = torture(settings)
+        return Outcome(NAME, result.passed, render(result), summary(result))
+    tcp = torture(settings, LONG)
+    rest = torture(settings, LONG_REST)
+    markdown = render(tcp) + "\n\n" + render(rest, title="### The same over Upstash REST")
+    return Outcome(
+        NAME,
+        tcp.passed and rest.passed,
+        markdown,
+        f"over TCP: {summary(tcp)}; over Upstash REST: {summary(rest)}",
+    )
 
 
 def summary(result: TortureResult) -> str:
@@ -310,7 +343,7 @@ def summary(result: TortureResult) -> str:
     )
 
 
-def render(result: TortureResult) -> str:
+def render(result: TortureResult, title: str = "## Torture") -> str:
     size = result.size
     ops = result.history.ops()
     by_kind: dict[str, Counter[str]] = {}
@@ -352,7 +385,7 @@ def render(result: TortureResult) -> str:
     bookings = sum(1 for op in ops if op.kind in ("book", "replay") and op.status == 201)
     seconds = result.duration_s
     lines = [
-        "## Torture",
+        title,
         "",
         f"`./run reliability torture --seed {result.settings.seed}"
         f"{'' if result.settings.long else ' --short'}`: measured at"
@@ -363,6 +396,7 @@ def render(result: TortureResult) -> str:
         f" {result.final.count + result.hubspot.count} invariant violations at the end,"
         f" {sum(w.checkpoint.count for w in result.windows)} at the"
         f" {len(result.windows)} checkpoints.",
+        f"- Redis reached over {TRANSPORTS[size.redis]}.",
         f"- Load held: {len(ops):,} requests in {seconds:.0f} s from {size.clients} clients"
         f" and the sync driver ({len(ops) / max(seconds, 1):.0f}/s); {bookings:,} bookings"
         f" made; {size.students} students, {size.exams} exams of"
