@@ -36,6 +36,7 @@ class Op:
     status: int | None = None
     data: dict[str, Any] = field(default_factory=dict)
     error: str | None = None  # the exception, when no answer came
+    retry_after: str | None = None  # the Retry-After header of a 429 or 503
 
     @property
     def done(self) -> bool:

@@ -270,6 +270,8 @@ def _window(
     for op in during + after:
         if op.status == 500:
             window.problems.append(f"{op.kind} answered a bare 500")
+        if op.status in (429, 503) and not op.retry_after and not op.kind.startswith("sync."):
+            window.problems.append(f"{op.kind} answered {op.status} without Retry-After")
     broken = [
         op for op in students if op.outcome == "info" and op.status not in fault.student_5xx_allowed
     ]

@@ -305,6 +305,7 @@ class Client(threading.Thread):
             op.error = type(error).__name__
         else:
             op.data = _payload(response)
+            op.retry_after = response.headers.get("Retry-After")
             op.status = response.status_code
         op.ended = time.monotonic()  # last: `done` means every field is set
         return op
