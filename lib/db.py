@@ -271,15 +271,27 @@ def use_backend(replacement: Backend | None) -> Backend | None:
     return previous
 
 
+# Parameters the client sends under another name: a booking's code or id is the
+# path's {id}, the admin's search is `q`. The SQL functions name these fields the
+# client's way in their own rejections; so must the check below.
+_CLIENT_FIELDS = {
+    "p_ref": "id",
+    "p_booking_ref": "id",
+    "p_contact_id": "id",
+    "p_query": "q",
+    "p_exam_id": "mock_exam_id",
+}
+
+
 def _reject_unstorable(params: Mapping[str, Any]) -> None:
     # PostgreSQL text cannot hold NUL, nor a lone UTF-16 surrogate (JSON's "\ud800"
     # escape decodes to one, and UTF-8 has no encoding for it); the driver would fail
     # with an opaque error, answered 500. Answer it like any other bad input, naming
-    # the field (parameter minus "p_").
+    # the field as the client knows it (the parameter minus "p_", or _CLIENT_FIELDS).
     for key, value in params.items():
         if not isinstance(value, str):
             continue
-        field = key.removeprefix("p_")
+        field = _CLIENT_FIELDS.get(key, key.removeprefix("p_"))
         if "\x00" in value:
             raise AppError("INVALID_INPUT", f"{field} contains a NUL character", field)
         try:

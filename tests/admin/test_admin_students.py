@@ -110,6 +110,19 @@ def test_search_finds_nothing_or_refuses_a_too_short_query(admin: AdminApi, db: 
     assert error(admin.get("/api/admin/search"), 400)["field"] == "q"
 
 
+def test_a_nul_in_a_search_or_a_booking_id_is_a_400_naming_the_clients_field(
+    admin: AdminApi, db: Db
+) -> None:
+    """PostgreSQL text cannot hold NUL; the 400 named the database's parameter
+    (`query`, `ref`) rather than what the client sent (found by the fuzzer,
+    reliability/fuzz.py)."""
+    search = admin.get("/api/admin/search", params={"q": "ab\x00c"})
+    assert (error(search, 400)["code"], error(search, 400)["field"]) == ("INVALID_INPUT", "q")
+    for method in ("GET", "DELETE"):
+        response = admin.call(method, "/api/admin/bookings/BK%00X", json={"reason": "typo"})
+        assert error(response, 400)["field"] == "id", method
+
+
 # ---------------------------------------------------------------- one student
 
 

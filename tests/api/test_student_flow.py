@@ -415,6 +415,16 @@ def test_the_document_and_the_api_agree_on_an_exam_id(
     assert refused is not _document_accepts(in_body, exam_id), create.text
 
 
+def test_a_nul_in_a_booking_id_is_a_400_naming_the_id(api: Api, demo: dict[str, Any]) -> None:
+    """PostgreSQL text cannot hold NUL; the 400 named the database's parameter
+    (`ref`, `booking_ref`) rather than the path's id (reliability/fuzz.py)."""
+    for response in (
+        api.get("/api/bookings/BK%00X", params=DEMO),
+        api.delete("/api/bookings/BK%00X", DEMO),
+    ):
+        assert (response.status_code, _error(response)["field"]) == (400, "id")
+
+
 @pytest.mark.parametrize("exam_id", ["not a uuid!", "x" * 65, "../../etc/passwd"])
 def test_bad_ids_in_the_path(api: Api, exam_id: str) -> None:
     response = api.get(f"/api/mock-exams/{exam_id}/capacity", check=False)
