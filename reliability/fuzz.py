@@ -5,8 +5,9 @@ requests: schemathesis's coverage cases (boundary values, wrong types, missing
 fields, unexpected methods; deterministic) and Hypothesis-generated cases, valid
 (positive) and invalid (negative) by the document's schemas, seeded from the run's
 seed. Each answer is checked: no 5xx; a status code the operation documents; a body
-that conforms to the documented schema; the documented content type; and a 400
-VALIDATION_ERROR names the field it is about.
+that conforms to the documented schema; the documented content type; a 400
+VALIDATION_ERROR names the field it is about, and any field an error names is one the
+operation takes (or one the request sent).
 
 The server is the real local stack (gunicorn, Vercel's routing) on a fresh database
 holding the demo data (local/seed.py), with HubSpot's stand-in mirroring it
@@ -105,7 +106,13 @@ SEARCH_PER_S = 50
 REQUEST_TIMEOUT_S = 60
 # Failures listed in the report (all are in the artifacts file).
 LISTED_FAILURES = 20
-SCHEMA_KINDS = ("undocumented status", "body schema", "content type", "field not named")
+SCHEMA_KINDS = (
+    "undocumented status",
+    "body schema",
+    "content type",
+    "field not named",
+    "field not an input",
+)
 
 
 @dataclass
@@ -455,8 +462,15 @@ def send(case: AnyCase, family: str, mode: str, target: Target, tally: Tally) ->
             answered = f" (answered {error.get('code')})" if error.get("code") else ""
             for failure in group.exceptions:
                 fail(kind, response.status_code, f"{failure.title}{answered}: {failure.message}")
-    if error.get("code") == "VALIDATION_ERROR" and not error.get("field"):
+    named = error.get("field")
+    if error.get("code") == "VALIDATION_ERROR" and not named:
         fail("field not named", response.status_code, f"VALIDATION_ERROR: {error.get('message')!r}")
+    elif named and str(named).split(".")[0] not in _inputs(case.operation) | _sent(case):
+        fail(
+            "field not an input",
+            response.status_code,
+            f"{error.get('code')} names {named!r}, which the operation does not take",
+        )
     if response.status_code == 400 and _generated_valid(case):
         tally.valid_refused[label, str(error.get("field"))] += 1
 
@@ -475,6 +489,32 @@ def _credentials(case: AnyCase, target: Target) -> str | None:
     if getattr(data, "parameter", None) == "Authorization":
         return None
     return f"Bearer {secret}"
+
+
+_INPUTS: dict[str, frozenset[str]] = {}
+
+
+def _inputs(operation: Operation) -> frozenset[str]:
+    """What an error may name for this operation: its parameters (a header as the API
+    names it, Idempotency-Key as idempotency_key), its body's properties, or the body."""
+    if operation.label not in _INPUTS:
+        parameters = (*operation.path_parameters, *operation.query, *operation.headers)
+        names = {p.name.lower().replace("-", "_") for p in parameters} | {"body"}
+        for body in operation.body:
+            names |= set(((body.definition or {}).get("schema") or {}).get("properties") or {})
+        _INPUTS[operation.label] = frozenset(names)
+    return _INPUTS[operation.label]
+
+
+def _sent(case: AnyCase) -> set[str]:
+    """The names the case sent in its query and body (a 400 may name one the operation
+    does not take: an unexpected property is the field at fault)."""
+    return {
+        str(key)
+        for container in (case.query, case.body)
+        if isinstance(container, dict)
+        for key in container
+    }
 
 
 def _generated_valid(case: AnyCase) -> bool:

@@ -34,6 +34,14 @@ FIXED: tuple[tuple[str, str], ...] = (
         " ...::test_the_document_and_the_api_agree_on_an_exam_id",
     ),
     (
+        "A NUL in the admin's search or in a booking id was a 400 naming the database"
+        " function's parameter (`query`, `ref`, `booking_ref`) instead of the client's"
+        " field (`q`, `id`): lib/db.py names fields the client's way",
+        "tests/admin/test_admin_students.py::"
+        "test_a_nul_in_a_search_or_a_booking_id_is_a_400_naming_the_clients_field,"
+        " tests/api/test_student_flow.py::test_a_nul_in_a_booking_id_is_a_400_naming_the_id",
+    ),
+    (
         "The document gave the runs list's `page` no maximum; the API's is 100,000",
         "tests/admin/test_admin_sync_status.py::"
         "test_the_last_page_the_document_allows_is_the_last_the_api_takes",
@@ -81,7 +89,8 @@ def render(report: Report) -> str:
         "",
         "Checks on every answer: no 5xx; a status code the operation documents; the"
         " documented content type; a body that conforms to the documented schema; a 400"
-        " `VALIDATION_ERROR` names its field.",
+        " `VALIDATION_ERROR` names its field, and a field an error names is one the"
+        " operation takes or the request sent.",
         "",
         f"- **server errors: {len(report.server_errors)}**",
         f"- **responses outside the documented schema: {len(report.schema_violations)}**"
