@@ -52,7 +52,8 @@ from lib import log
 from lib.log import _JsonFormatter, mask_email
 
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}(?:\.[A-Za-z0-9_-]*)?")
-BEARER = re.compile(r"\bbearer\s+([A-Za-z0-9._~+/=-]{6,})", re.IGNORECASE)
+# `Bearer <token>`, not a challenge's parameters (`Bearer error="invalid_token"`).
+BEARER = re.compile(r'\bbearer\s+(?![A-Za-z_]+=\\?")([A-Za-z0-9._~+/=-]{6,})', re.IGNORECASE)
 # A full address, also percent-encoded (%40). A masked one (d***@...) does not match:
 # the local part must end right before the @ and may not hold "*".
 EMAIL = re.compile(

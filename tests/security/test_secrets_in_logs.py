@@ -50,6 +50,7 @@ def test_the_rules_find_secrets_tokens_and_full_emails() -> None:
 def test_the_rules_pass_what_the_app_writes() -> None:
     assert _rules('{"admin_email":"o***@school.example","status":401}') == []
     assert _rules("Sign in as an admin (Authorization: Bearer <access token>)") == []
+    assert _rules('WWW-Authenticate: Bearer error="invalid_token", error_description="x"') == []
     assert _rules("signed in as admin@localhost") == []  # the documented dev admin
     assert _rules("BK-20261203-7QK2MX hubspot 1599999 version 3.12.1") == []
     # Short values are not searched for: they would match everywhere.
