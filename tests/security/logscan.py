@@ -319,6 +319,8 @@ def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     """This phase's captured stdout and stderr (a report repeats the earlier phases')."""
+    if getattr(report, "node", None) is not None:
+        return  # an xdist worker's report, already read by the worker
     for title, content in report.sections:
         if title.startswith(("Captured stdout", "Captured stderr")) and title.endswith(
             f" {report.when}"
