@@ -415,6 +415,27 @@ def test_the_document_and_the_api_agree_on_an_exam_id(
     assert refused is not _document_accepts(in_body, exam_id), create.text
 
 
+@pytest.mark.parametrize("key", ["k-1", "a b", "é", "~" * 255, "x" * 256, "{x}"])
+def test_the_document_and_the_api_agree_on_an_idempotency_key(
+    api: Api, db: Db, demo: dict[str, Any], key: str
+) -> None:
+    """The document allowed any key of 1-255 characters; the API takes printable
+    ASCII without spaces (found by the fuzzer, reliability/fuzz.py)."""
+    from tests.api.conftest import SPEC
+
+    parameters = SPEC["paths"]["/api/bookings/create"]["post"]["parameters"]
+    schema = next(p for p in parameters if p["name"] == "Idempotency-Key")["schema"]
+    exam = db.exam(mock_type="Clinical Skills")
+    response = api.post(
+        "/api/bookings/create",
+        {**DEMO, "mock_exam_id": str(exam["id"]), "dominant_hand": "right"},
+        headers={"Idempotency-Key": key.encode().decode("latin-1")},
+    )
+
+    refused = response.status_code == 400 and _error(response)["field"] == "idempotency_key"
+    assert refused is not _document_accepts(schema, key), response.text
+
+
 def test_a_nul_in_a_booking_id_is_a_400_naming_the_id(api: Api, demo: dict[str, Any]) -> None:
     """PostgreSQL text cannot hold NUL; the 400 named the database's parameter
     (`ref`, `booking_ref`) rather than the path's id (reliability/fuzz.py)."""
