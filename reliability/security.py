@@ -113,7 +113,7 @@ LEFT_ALONE = (
     "The students' GET endpoints take the email in the query string (an API kept from"
     " the system being replaced), so every request log that records URLs holds it:"
     " Vercel's runtime and edge, the tests' HTTP client. The log scan counts these"
-    " (below) instead of failing on them; the app itself never logs a URL. Taking the"
+    " (above) instead of failing on them; the app itself never logs a URL. Taking the"
     " identity in a header would end it, with the page and the old frontend changed"
     " alike.",
     "`/api/health` and `/api/cron/sync` have no per-client budget. Health costs one"
@@ -266,16 +266,16 @@ def _scan_lines(scan: dict[str, Any] | None) -> list[str]:
         f"- {scan['log_records']:,} log records ({scan['log_bytes']:,} bytes), every record"
         " of every test at DEBUG, formatted as production writes them, tracebacks included;",
         f"- {scan['captured_bytes']:,} bytes of captured stdout and stderr, and"
-        f" {scan['child_bytes']:,} bytes from {scan['children']} child process(es) (the"
-        " gunicorn server of the size and header tests);",
+        f" {scan['child_bytes']:,} bytes of output from child processes read by the"
+        f" tests ({scan['children']}: the gunicorn server of the size and header tests);",
         f"- {scan['error_bodies']:,} API error bodies, each also checked when received;",
         f"- searched for {sum(secrets.values())} secret values"
         f" ({', '.join(f'{n} {origin}' for origin, n in sorted(secrets.items()))};"
         f" {scan['skipped_short']} under 8 characters skipped), JWT-shaped strings,"
         " `Bearer` values and full email addresses (masked ones, `d***@example.com`,"
         " pass; so does the `./run dev` admin, `admin@localhost`);",
-        f"- known, counted, not failed: {scan['query_emails']} emails in the query string"
-        " of a logged request line (Left alone, below);",
+        f"- known, counted, not failed: {scan['query_emails']:,} emails in the query"
+        " string of a logged request line (Left alone, below);",
         f"- **findings: {len(scan['findings'])}**.",
     ]
     for finding in scan["findings"][:20]:
