@@ -61,6 +61,10 @@ class _Transient(Exception):
         self.final = final
 
 
+# See PsycopgBackend: how long the pool keeps retrying a lost connection by itself.
+RECONNECT_TIMEOUT_S = 2.0
+
+
 def _check_name(name: str, params: Mapping[str, Any]) -> None:
     # Names come from our own code, never from a request; this guards against a
     # programming error ever turning into SQL text.
@@ -107,6 +111,12 @@ class PsycopgBackend:
             # request may not need (health checks of Redis only, validation errors).
             open=False,
             name="booking",
+            # psycopg_pool retries a lost connection with a doubling backoff (1, 2, 4,
+            # 8, 16 s...) for reconnect_timeout (default 300 s): after a 15 s outage an
+            # instance would go on answering 503 for up to 16 s more with the database
+            # back (found by the torture). Giving up after 2 s hands reconnection to
+            # the pool's on-demand growth: the next waiting request tries at once.
+            reconnect_timeout=RECONNECT_TIMEOUT_S,
         )
         self._opened = False
         self._lock = threading.Lock()
