@@ -33,6 +33,8 @@ from reliability.workload import REQUEST_TIMEOUT_S, Client, Ledger
 
 NAME = "torture"
 ROOT = Path(__file__).resolve().parent.parent
+# The server's output of each run (JSON request logs with route, status and code),
+# kept for looking into what the report counts.
 LOG_DIR = ROOT / ".local" / "reliability-logs"
 STUDENT_KINDS = frozenset(
     {"book", "replay", "cancel", "login", "read.capacity", "read.available", "read.list"}
@@ -112,7 +114,7 @@ def torture(settings: RunSettings, size: Size | None = None) -> TortureResult:
     services = stack.services(restartable=True)
     stack.flush_redis(services.redis_url)
     LOG_DIR.mkdir(parents=True, exist_ok=True)
-    log_path = LOG_DIR / f"torture-server-{settings.seed}.log"
+    log_path = LOG_DIR / f"torture-server-{settings.seed}-{size.redis}.log"
     started = time.monotonic()
     with stack.fresh_database(services.pg_admin_url) as database_url:
         the_world = world.create(database_url, rng, students=size.students, exams=size.exams)
@@ -276,8 +278,9 @@ def _window(
         op for op in students if op.outcome == "info" and op.status not in fault.student_5xx_allowed
     ]
     if broken:
+        seen = Counter(f"{op.kind} {op.status or 'no answer'} {op.code}" for op in broken)
         window.problems.append(
-            f"students saw {statuses(broken)} (allowed: {sorted(fault.student_5xx_allowed)})"
+            f"students saw {_counts(seen)} (allowed: {sorted(fault.student_5xx_allowed)})"
         )
     if not any(op.outcome == "ok" for op in after if op.kind in STUDENT_KINDS):
         window.problems.append("no student operation succeeded after the fault healed")
