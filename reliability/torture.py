@@ -12,11 +12,15 @@ and start for real, and the HubSpot stand-in, whose faults are switched at runti
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import random
 import secrets
+import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,6 +114,30 @@ class TortureResult:
 
 def torture(settings: RunSettings, size: Size | None = None) -> TortureResult:
     size = size or (LONG if settings.long else SHORT)
+    with _one_torture_at_a_time():
+        return _torture(settings, size)
+
+
+@contextlib.contextmanager
+def _one_torture_at_a_time() -> Iterator[None]:
+    """The torture stops and starts the embedded servers on fixed ports: a second run
+    on this machine (another checkout's test command, a long run) would have them
+    restarted under it. It waits for the first instead (an advisory lock named after
+    the port, in the system's temporary directory, so other checkouts see it too)."""
+    path = Path(tempfile.gettempdir()) / f"mock-exam-torture-{stack.POSTGRES_PORT}.lock"
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print("another torture run holds the embedded servers; waiting for it", flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _torture(settings: RunSettings, size: Size) -> TortureResult:
     rng = random.Random(settings.seed)
     services = stack.services(restartable=True)
     stack.flush_redis(services.redis_url)

@@ -76,3 +76,27 @@ def test_the_report_names_the_seed_the_faults_and_the_checks(
     for name in EVERY_FAULT:
         assert name in text
     assert "bank_balance" in text and "hubspot_credits" in text
+
+
+def test_a_second_torture_waits_for_the_first() -> None:
+    """Two runs on one machine would restart the embedded servers under each other."""
+    import threading
+    import time
+
+    entered = threading.Event()
+    release = threading.Event()
+
+    def first() -> None:
+        with torture._one_torture_at_a_time():
+            entered.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=first)
+    holder.start()
+    assert entered.wait(5)
+    threading.Timer(0.5, release.set).start()
+    started = time.monotonic()
+    with torture._one_torture_at_a_time():
+        waited = time.monotonic() - started
+    holder.join()
+    assert waited >= 0.4
