@@ -43,11 +43,14 @@ REDIS_DB = 9
 @dataclass(frozen=True)
 class Services:
     """Where PostgreSQL (a URL on which CREATE DATABASE works) and Redis are, and
-    whether this run may stop and start them (only the embedded ones)."""
+    whether this run may stop and start them (only the embedded ones, on the ports
+    they were found or started on)."""
 
     pg_admin_url: str
     redis_url: str
     restartable: bool
+    pg_port: int = POSTGRES_PORT
+    redis_port: int = REDIS_PORT
 
     def stop_postgres(self) -> None:
         """Fast shutdown: every session is cut, committed data is kept."""
@@ -56,7 +59,7 @@ class Services:
 
     def start_postgres(self) -> None:
         self._require_restartable()
-        local_stack.ensure_postgres(POSTGRES_DIR, POSTGRES_PORT, durable=False)
+        local_stack.ensure_postgres(POSTGRES_DIR, self.pg_port, durable=False)
 
     def stop_redis(self) -> None:
         self._require_restartable()
@@ -66,7 +69,7 @@ class Services:
         """Start Redis again; it comes back empty (no persistence), as a restarted
         Upstash replica or a flushed cache would."""
         self._require_restartable()
-        local_stack.ensure_redis(REDIS_DIR, REDIS_PORT, durable=False)
+        local_stack.ensure_redis(REDIS_DIR, self.redis_port, durable=False)
 
     def _require_restartable(self) -> None:
         if not self.restartable:
@@ -79,10 +82,20 @@ def services(*, restartable: bool = False) -> Services:
         redis = os.environ.get("RELIABILITY_REDIS_URL") or os.environ.get("TEST_REDIS_URL")
         if pg and redis:
             return Services(pg, _with_db(redis, REDIS_DB), restartable=False)
-    pg_url = local_stack.ensure_postgres(POSTGRES_DIR, POSTGRES_PORT, durable=False)
+    pg_port = _port(local_stack.postgres_port(POSTGRES_DIR), POSTGRES_PORT)
+    redis_port = _port(local_stack.redis_port(REDIS_DIR), REDIS_PORT)
+    pg_url = local_stack.ensure_postgres(POSTGRES_DIR, pg_port, durable=False)
     # Redis without persistence: a restart loses every lock and counter, the worst case.
-    redis_url = local_stack.ensure_redis(REDIS_DIR, REDIS_PORT, durable=False)
-    return Services(pg_url, redis_url, restartable=True)
+    redis_url = local_stack.ensure_redis(REDIS_DIR, redis_port, durable=False)
+    return Services(pg_url, redis_url, restartable=True, pg_port=pg_port, redis_port=redis_port)
+
+
+def _port(running: int | None, preferred: int) -> int:
+    """The port this checkout's server already runs on, else the preferred one, else
+    (another checkout's server has it) any free port."""
+    if running is not None:
+        return running
+    return free_port() if server.port_in_use("127.0.0.1", preferred) else preferred
 
 
 def _with_db(redis_url: str, number: int) -> str:

@@ -120,11 +120,11 @@ def torture(settings: RunSettings, size: Size | None = None) -> TortureResult:
 
 @contextlib.contextmanager
 def _one_torture_at_a_time() -> Iterator[None]:
-    """The torture stops and starts the embedded servers on fixed ports: a second run
-    on this machine (another checkout's test command, a long run) would have them
-    restarted under it. It waits for the first instead (an advisory lock named after
-    the port, in the system's temporary directory, so other checkouts see it too)."""
-    path = Path(tempfile.gettempdir()) / f"mock-exam-torture-{stack.POSTGRES_PORT}.lock"
+    """The torture stops and starts the embedded servers and loads both cores: a second
+    run beside it (the test command of another checkout, a long run) would have its
+    servers restarted under it or its figures skewed. It waits for the first instead
+    (an advisory lock in the system's temporary directory, seen by every checkout)."""
+    path = Path(tempfile.gettempdir()) / "mock-exam-torture.lock"
     with path.open("a") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
