@@ -36,23 +36,41 @@ def run_part(name: str, settings: RunSettings) -> Outcome:
 
 
 def write_summary(outcomes: list[Outcome], settings: RunSettings) -> None:
-    """The table at the top of RELIABILITY.md, after a run of every part."""
-    rows = [[o.name, "passed" if o.passed else "**FAILED**", o.summary or "-"] for o in outcomes]
+    """The table at the top of RELIABILITY.md: one row per part, rewritten by each run
+    of that part (with its seed and commit), the other rows kept."""
+    commit = report.source_version("lib", "api", "supabase", "reliability", "public", "tests")
+    start, end = report.markers(SUMMARY, "reliability")
+    text = RELIABILITY_PATH.read_text() if RELIABILITY_PATH.exists() else HEADER
+    rows = {name: row for name, row in _summary_rows(text, start, end).items() if name in PARTS}
+    for o in outcomes:
+        size = "long" if settings.long else "short"
+        verdict = "passed" if o.passed else "**FAILED**"
+        rows[o.name] = [o.name, verdict, o.summary or "-", f"{settings.seed} ({size})", commit]
     body = (
         "## Summary\n\n"
-        f"`./run reliability --seed {settings.seed}` at"
-        f" {report.source_version('lib', 'api', 'supabase', 'reliability', 'public')}:"
-        " every part at its long size.\n\n"
-        + report.markdown_table(["part", "verdict", "what it held"], rows)
+        "Each row as the last run of that part left it (`./run reliability` runs them"
+        " all).\n\n"
+        + report.markdown_table(
+            ["part", "verdict", "what it held", "seed (size)", "commit"],
+            [rows[name] for name in PARTS if name in rows],
+        )
     )
-    start, _ = report.markers(SUMMARY, "reliability")
-    text = RELIABILITY_PATH.read_text() if RELIABILITY_PATH.exists() else HEADER
     if start not in text:  # first time: right under the header, above the parts
         head, _, rest = text.partition("\n\n<!-- reliability:")
-        text = head + f"\n\n{start}\n<!-- reliability:{SUMMARY}:end -->"
+        text = head + f"\n\n{start}\n{end}"
         text += f"\n\n<!-- reliability:{rest}" if rest else "\n"
         RELIABILITY_PATH.write_text(text)
     report.update_section(RELIABILITY_PATH, SUMMARY, body, namespace="reliability", header=HEADER)
+
+
+def _summary_rows(text: str, start: str, end: str) -> dict[str, list[str]]:
+    section = text.partition(start)[2].partition(end)[0]
+    rows: dict[str, list[str]] = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if line.startswith("| ") and len(cells) == 5:
+            rows[cells[0]] = cells
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
                 namespace="reliability",
                 header=HEADER,
             )
-    if not args.no_report and not args.parts:
+    if not args.no_report:
         write_summary(outcomes, settings)
     if failed:
         print("violations found in: " + ", ".join(failed), file=sys.stderr)

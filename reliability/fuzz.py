@@ -172,7 +172,13 @@ class Target:
 
 def run(settings: RunSettings) -> Outcome:
     report = measure(settings)
-    return Outcome(NAME, report.passed, report.markdown())
+    cases = sum(report.tally.family_cases(family) for family in FAMILIES)
+    summary = (
+        f"{cases:,} cases in {len(FAMILIES)} endpoint families (at least"
+        f" {report.per_family:,} generated each): {len(report.server_errors)} server errors,"
+        f" {len(report.schema_violations)} answers outside the document"
+    )
+    return Outcome(NAME, report.passed, report.markdown(), summary)
 
 
 def measure(settings: RunSettings) -> Report:

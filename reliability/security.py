@@ -204,7 +204,13 @@ def run(settings: RunSettings) -> Outcome:
     markdown = render(
         results, scan, settings, passed, completed.returncode, time.monotonic() - started
     )
-    return Outcome(NAME, passed, markdown)
+    failed = sum(len(tests) for tests in results.failed.values())
+    findings = f"{len(scan['findings'])} findings" if scan is not None else "did not run"
+    summary = (
+        f"{sum(results.cases.values()):,} cases in {len(CONCERNS)} concerns, {failed} failed;"
+        f" log scan of {scan['log_records'] if scan else 0:,} log records: {findings}"
+    )
+    return Outcome(NAME, passed, markdown, summary)
 
 
 def render(
