@@ -100,12 +100,11 @@ class SyncDriver(threading.Thread):
 
     def purchase(self) -> None:
         known = [s for s in self.world.students if s.hubspot_id]
+        records = {r["id"]: r for r in self.standin.objects(CONTACTS)}
         for student in self.rng.sample(known, min(2, len(known))):
             kind = self.rng.choice(CREDIT_KINDS)
             amount = self.rng.randint(1, 2)
-            record = next(
-                (r for r in self.standin.objects(CONTACTS) if r["id"] == student.hubspot_id), None
-            )
+            record = records.get(str(student.hubspot_id))
             if record is None:
                 continue
             values = credit_values(record["properties"]) or [0] * len(CREDIT_KINDS)

@@ -213,7 +213,7 @@ class Client(threading.Thread):
             f"/api/admin/bookings/{booked.id}",
             {"booking": booked.id, "refund": refund},
             json={"refund": refund, "reason": "torture: cancelled on the student's behalf"},
-            headers=self.admin_headers,
+            headers=self.admin_headers(),
         )
         if op.outcome == "ok":
             self.ledger.cancelled(booked)
@@ -231,7 +231,7 @@ class Client(threading.Thread):
             f"/api/admin/students/{student.id}/credits",
             {"student": student, "deltas": deltas, "reason": reason},
             json={"deltas": deltas, "reason": reason},
-            headers=self.admin_headers,
+            headers=self.admin_headers(),
         )
 
     def read(self) -> None:
@@ -287,8 +287,8 @@ class Client(threading.Thread):
             headers={"X-Real-IP": student_address(student)},
         )
 
-    @property
     def admin_headers(self) -> dict[str, str]:
+        """An admin's token, from one of this client's admin addresses (drawn anew)."""
         address = f"10.78.{self.number}.{self.rng.randrange(ADMIN_ADDRESSES) + 1}"
         return {"Authorization": f"Bearer {self.admin_token}", "X-Real-IP": address}
 
