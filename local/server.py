@@ -9,7 +9,9 @@ Vercel turns every `api/**/*.py` file into one function and serves `public/` at 
   `/api/x/` are the same. Files and directories whose names start with `_` or `.`
   are no functions (helpers, `__pycache__`). A dynamic value is appended to the query
   string (`id=<value>`) while PATH_INFO stays the original path, as on Vercel. An
-  `/api/...` path no file serves answers 404 with the JSON error envelope.
+  `/api/...` path no file serves answers 404 with the JSON error envelope and a
+  request id. (Vercel answers its own plain-text 404 there: the builder's routes end in
+  `{"src": "^/api(/.*)?$", "status": 404}`; tests/vercel/test_build.py pins that.)
 * Anything else is a file under `public/` (`index.html` for `/` and for directories),
   never outside it, with its content type; HTML is revalidated on every load.
 
@@ -172,6 +174,13 @@ def discover_routes(api_dir: Path) -> list[Route]:
         for name in sorted(files):
             if _is_hidden(name) or not name.endswith(".py"):
                 continue
+            if name.removesuffix(".py") in subdirs:
+                # Vercel's dev server fails every function (EISDIR) on a file beside a
+                # directory of its name; `[id]/index.py` serves the same URL.
+                raise RouteError(
+                    f"{Path(directory) / name} stands beside the directory of its name:"
+                    f" move it to {name.removesuffix('.py')}/index.py"
+                )
             file = Path(directory) / name
             relative = file.relative_to(api_dir).with_suffix("")
             parts = relative.parts
@@ -263,9 +272,19 @@ def _raw_path(environ: WSGIEnvironment) -> str | None:
     return path if path.startswith("/api") else None
 
 
-def _json_error(status: str, code: str, message: str) -> tuple[str, list[tuple[str, str]], bytes]:
-    body = json.dumps({"success": False, "error": {"code": code, "message": message}}).encode()
+def _json_error(
+    environ: WSGIEnvironment, status: str, code: str, message: str
+) -> tuple[str, list[tuple[str, str]], bytes]:
+    """An answer the router gives itself, in the functions' envelope: the request id
+    (the client's X-Request-Id when valid, as lib/http.py takes it), CORS, no caching."""
+    from lib.http import CORS_HEADERS, new_request_id
+
+    rid = new_request_id(environ)
+    error = {"code": code, "message": message, "request_id": rid}
+    body = json.dumps({"success": False, "error": error}).encode()
     headers = [
+        *CORS_HEADERS.items(),
+        ("X-Request-Id", rid),
         ("Content-Type", "application/json; charset=utf-8"),
         ("Content-Length", str(len(body))),
         ("Cache-Control", "no-store"),
@@ -333,7 +352,7 @@ class Router:
         )
         if found is None:
             status, headers, body = _json_error(
-                "404 Not Found", "NOT_FOUND", f"No API endpoint at {path}"
+                environ, "404 Not Found", "NOT_FOUND", f"No API endpoint at {path}"
             )
             start_response(status, headers)
             return [body]
@@ -364,6 +383,7 @@ class Router:
             # in our envelope so that pages show an error instead of choking on HTML.
             log.exception("function %s failed", route.file)
             status, headers, body = _json_error(
+                environ,
                 "500 Internal Server Error",
                 "FUNCTION_INVOCATION_FAILED",
                 "The function crashed; see the server log",

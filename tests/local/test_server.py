@@ -294,6 +294,19 @@ def test_unknown_api_paths_answer_404_in_the_envelope(app: server.Router, path: 
     assert body["success"] is False
     assert body["error"]["code"] == "NOT_FOUND"
     assert body["error"]["message"]
+    # As every function's answer: a request id in the body and the header, and CORS.
+    assert len(body["error"]["request_id"]) == 32
+    assert reply.headers["X-Request-Id"] == body["error"]["request_id"]
+    assert reply.headers["Access-Control-Allow-Origin"] == "*"
+
+
+def test_an_unknown_api_path_keeps_the_clients_request_id(app: server.Router) -> None:
+    reply = call(app, "/api/nope", headers={"X-Request-Id": "trace-1234-abcd"})
+    assert reply.status == 404
+    assert reply.json()["error"]["request_id"] == "trace-1234-abcd"
+    assert reply.headers["X-Request-Id"] == "trace-1234-abcd"
+    other = call(app, "/api/nope", headers={"X-Request-Id": "bad id\u0000"})
+    assert other.json()["error"]["request_id"] != "bad id\u0000"
 
 
 def test_method_and_body_reach_the_function(app: server.Router) -> None:
@@ -355,10 +368,16 @@ def test_a_function_that_raises_answers_500(tree: Path, caplog: pytest.LogCaptur
     assert "secret detail" in caplog.text
 
 
-def test_two_files_for_one_path_are_refused(tmp_path: Path) -> None:
-    _write(tmp_path, "api/x.py", ECHO.encode())
-    _write(tmp_path, "api/x/index.py", ECHO.encode())
-    with pytest.raises(server.RouteError, match="both serve /api/x"):
+@pytest.mark.parametrize(
+    ("file", "beside"), [("api/x.py", "api/x/index.py"), ("api/[id].py", "api/[id]/credits.py")]
+)
+def test_a_file_beside_a_directory_of_its_name_is_refused(
+    tmp_path: Path, file: str, beside: str
+) -> None:
+    # `vercel dev` fails every function (EISDIR) on this layout; `vercel build` takes it.
+    _write(tmp_path, file, ECHO.encode())
+    _write(tmp_path, beside, ECHO.encode())
+    with pytest.raises(server.RouteError, match="stands beside the directory of its name"):
         server.make_app(tmp_path / "api", tmp_path / "public")
 
 

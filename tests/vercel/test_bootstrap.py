@@ -29,7 +29,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -38,86 +38,12 @@ import pytest
 
 from local.server import API_DIR, ROOT, Route, discover_routes, resolve, vercel_target
 from tests.security.logscan import child_output
+from tests.vercel.calls import CRON_SECRET, REQUESTS, check_answer, lambda_event
 
-EXAM_ID = "00000000-0000-4000-8000-000000000000"
-BOOKING_ID = "00000000-0000-4000-8000-000000000001"
-STUDENT = "student_id=S0000001&email=nobody%40example.com"
-CRON_SECRET = "bootstrap-test-cron-secret"
 # A cold start imports psycopg, pydantic and redis (~0.5 s here) and the first request
 # opens connections; a minute only catches a bootstrap that hangs.
 RUN_TIMEOUT_S = 60
 
-
-@dataclass(frozen=True)
-class Call:
-    """How to call one function: the request a client sends, and what must come back.
-    Any non-5xx JSON answer in our envelope is valid; status/field pin it further."""
-
-    method: str
-    path: str  # as the client sends it, query included; Vercel adds dynamic values
-    body: dict[str, Any] | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    status: int | None = None
-    field: str | None = None  # the input named by a 400: the body reached the function
-
-
-REQUESTS: dict[str, Call] = {
-    "api/health.py": Call("GET", "/api/health", status=200),
-    "api/user/login.py": Call(
-        # A malformed email: rejected before any database or HubSpot call, and the 400
-        # naming "email" (not "student_id") shows the body arrived and was parsed.
-        "POST",
-        "/api/user/login",
-        body={"student_id": "S0000001", "email": "not-an-email"},
-        status=400,
-        field="email",
-    ),
-    "api/mock-exams/validate-credits.py": Call(
-        "POST",
-        "/api/mock-exams/validate-credits",
-        body={"student_id": "S0000001", "email": "nobody@example.com", "mock_type": "Nope"},
-        status=400,
-        field="mock_type",
-    ),
-    "api/mock-exams/available.py": Call(
-        "GET", "/api/mock-exams/available?mock_type=Situational%20Judgment", status=200
-    ),
-    "api/mock-exams/[id]/capacity.py": Call("GET", f"/api/mock-exams/{EXAM_ID}/capacity"),
-    "api/bookings/create.py": Call(
-        "POST",
-        "/api/bookings/create",
-        body={"student_id": "S0000001", "email": "nobody@example.com", "mock_exam_id": "!"},
-        headers={"Idempotency-Key": "bootstrap-test"},
-        status=400,
-        field="mock_exam_id",
-    ),
-    "api/bookings/[id].py": Call("GET", f"/api/bookings/{BOOKING_ID}?{STUDENT}"),
-    "api/bookings/list.py": Call("GET", f"/api/bookings/list?{STUDENT}&filter=all"),
-    "api/cron/sync.py": Call(
-        "GET", "/api/cron/sync", headers={"Authorization": "Bearer not-the-secret"}, status=401
-    ),
-    # Admin functions: no token is 401 before anything else is read; the dynamic id
-    # and the body still reach the function (seen in the environ checks).
-    "api/admin/me.py": Call("GET", "/api/admin/me", status=401),
-    "api/admin/search.py": Call("GET", "/api/admin/search?q=DEMO001", status=401),
-    "api/admin/sync/status.py": Call("GET", "/api/admin/sync/status", status=401),
-    "api/admin/sync/history.py": Call("GET", "/api/admin/sync/history?days=7", status=401),
-    "api/admin/sync/runs/index.py": Call(
-        "POST", "/api/admin/sync/runs", body={"mode": "delta"}, status=401
-    ),
-    "api/admin/sync/runs/[id].py": Call("GET", f"/api/admin/sync/runs/{BOOKING_ID}", status=401),
-    "api/admin/students/[id].py": Call("GET", f"/api/admin/students/{BOOKING_ID}", status=401),
-    "api/admin/students/[id]/credits.py": Call(
-        "POST",
-        f"/api/admin/students/{BOOKING_ID}/credits",
-        body={"deltas": {"sj_credits": 1}, "reason": "bootstrap"},
-        headers={"Authorization": "Bearer not-a-token"},
-        status=401,
-    ),
-    "api/admin/bookings/[id].py": Call(
-        "DELETE", "/api/admin/bookings/BK-20261203-7QK2MX", body={"reason": "x"}, status=401
-    ),
-}
 # Entries whose file is still to come (none: the sync's cron function has landed).
 NOT_YET_WRITTEN: frozenset[str] = frozenset()
 
@@ -235,24 +161,7 @@ def test_function_answers_through_the_vercel_bootstrap(
     route, params = found
     assert route.file.relative_to(ROOT).as_posix() == file, f"{call.path} reaches {route.file}"
     target = vercel_target(split.path, split.query, params)
-    payload: dict[str, Any] = {
-        "method": call.method,
-        "path": target,
-        "headers": {
-            "host": "booking.example.com",
-            "x-forwarded-for": "203.0.113.7",
-            "x-real-ip": "203.0.113.7",
-            "x-forwarded-proto": "https",
-            **{name.lower(): value for name, value in call.headers.items()},
-        },
-    }
-    if call.body is not None:
-        # The platform's form for bodies: base64, marked as such.
-        payload["body"] = base64.b64encode(json.dumps(call.body).encode()).decode()
-        payload["encoding"] = "base64"
-        payload["headers"]["content-type"] = "application/json"
-
-    result = _bootstrap(route, {"body": json.dumps(payload)}, function_env, tmp_path)
+    result = _bootstrap(route, lambda_event(call, target), function_env, tmp_path)
 
     assert result.seen["interface"] == "wsgi"
     assert result.seen["REQUEST_METHOD"] == call.method
@@ -263,15 +172,4 @@ def test_function_answers_through_the_vercel_bootstrap(
         assert parse_qs(result.seen["QUERY_STRING"])[name][-1] == value
     if call.body is not None:
         assert int(result.seen["CONTENT_LENGTH"]) == len(json.dumps(call.body).encode())
-    assert result.status < 500, result.body
-    assert isinstance(result.body, dict)
-    assert isinstance(result.body.get("success"), bool), result.body
-    assert result.body["success"] is (result.status < 400)
-    if not result.body["success"]:
-        assert {"code", "message"} <= set(result.body["error"]), result.body
-    if call.status is not None:
-        assert result.status == call.status, result.body
-    if call.field is not None:
-        assert result.body["error"].get("field") == call.field, result.body
-    content_type = result.headers.get("Content-Type") or result.headers.get("content-type")
-    assert content_type and content_type[0].startswith("application/json")
+    check_answer(call, result.status, result.headers, result.body)

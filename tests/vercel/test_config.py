@@ -110,3 +110,23 @@ def test_the_sync_cron(config: dict[str, Any]) -> None:
         assert set(cron) == {"path", "schedule"}  # the only keys Vercel accepts
         # Crons do not follow redirects: the path must be a function's own.
         assert cron["path"] == "/" + CRON_FILE.removesuffix(".py") or resolve(routes, cron["path"])
+
+
+def test_the_dev_config_drops_only_what_vercel_dev_refuses(config: dict[str, Any]) -> None:
+    from local.vercel_dev import dev_config
+
+    dev = dev_config(config)
+    assert dev["crons"] == config["crons"] and dev["framework"] is None
+    for pattern, settings in config["functions"].items():
+        kept = dev["functions"][pattern]
+        assert "maxDuration" not in kept and "memory" not in kept
+        assert kept["excludeFiles"] == settings["excludeFiles"]
+    assert config["functions"]["api/**/*.py"]["maxDuration"] == STUDENT_MAX_DURATION_S  # untouched
+
+
+def test_every_function_leaves_the_same_files_out(config: dict[str, Any]) -> None:
+    # excludeFiles is read from the first matching pattern: each carries the same list.
+    excluded = {settings.get("excludeFiles") for settings in config["functions"].values()}
+    assert len(excluded) == 1 and None not in excluded
+    for folder in ("tests/**", "bench/**", "reliability/**", "local/**", ".env*", ".local/**"):
+        assert folder in next(iter(excluded)), folder
