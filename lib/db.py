@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from lib.config import Settings, settings
+from lib.db_watchdog import Expired, Watchdog
 from lib.errors import AppError, DatabaseBusy, DatabaseFailure, DatabaseUnavailable
 
 if TYPE_CHECKING:
@@ -63,6 +64,9 @@ class _Transient(Exception):
 
 # See PsycopgBackend: how long the pool keeps retrying a lost connection by itself.
 RECONNECT_TIMEOUT_S = 2.0
+# How far past DB_STATEMENT_TIMEOUT_MS a call may run before the client gives up on it:
+# enough for the server's own timeout to fire and its error to come back first.
+CALL_DEADLINE_MARGIN_S = 2.0
 
 
 def _check_name(name: str, params: Mapping[str, Any]) -> None:
@@ -101,8 +105,6 @@ class PsycopgBackend:
             kwargs={
                 "autocommit": True,
                 "prepare_threshold": None,
-                # Sent as a startup parameter; Supavisor passes it through.
-                "options": f"-c statement_timeout={config.db_statement_timeout_ms}",
                 # A connect that takes longer than this means the database is not
                 # there; fail fast so the request can answer 503.
                 "connect_timeout": 5,
@@ -121,6 +123,17 @@ class PsycopgBackend:
         self._opened = False
         self._lock = threading.Lock()
         self._statements: dict[tuple[str, tuple[str, ...]], bytes] = {}
+        # The statement timeout is set per call, transaction-locally. Not as a startup
+        # parameter (`options=-c statement_timeout=...`): a transaction-mode pooler
+        # either refuses it (PgBouncer: "unsupported startup parameter: options", every
+        # connection fails) or cannot honour it, since the server connection that runs
+        # the call was opened for some other client (found by running the API tests
+        # through PgBouncer, tests/api/conftest.py).
+        self._timeout = f"set local statement_timeout = {int(config.db_statement_timeout_ms)}"
+        # The whole call, queueing in a pooler included (lib/db_watchdog.py): the
+        # server's own timeout plus a margin for it to fire and answer first.
+        self._deadline_s = config.db_statement_timeout_ms / 1000 + CALL_DEADLINE_MARGIN_S
+        self._watchdog = Watchdog("db")
 
     def _statement(self, name: str, keys: tuple[str, ...]) -> bytes:
         from psycopg import sql
@@ -167,13 +180,26 @@ class PsycopgBackend:
         values = {k: Jsonb(v) if isinstance(v, dict) else v for k, v in params.items()}
 
         def attempt() -> dict[str, Any]:
+            expired: Expired | None = None
             try:
-                with self._pool.connection() as conn:
-                    row = conn.execute(statement, values).fetchone()
+                with (
+                    self._pool.connection() as conn,
+                    self._watchdog.watch(conn, self._deadline_s) as expired,
+                ):
+                    # One round trip: BEGIN, SET LOCAL, the call and COMMIT are
+                    # pipelined and answered together.
+                    with conn.pipeline(), conn.transaction():
+                        conn.execute(self._timeout)
+                        cursor = conn.execute(statement, values)
+                    row = cursor.fetchone()
             except PoolTimeout as exc:
                 # Not retried: the pool already waited its full timeout for a connection.
                 raise DatabaseUnavailable("no database connection available") from exc
             except psycopg.errors.OperationalError as exc:
+                if expired is not None and expired.fired:
+                    # Not retried: another attempt would wait as long again, and the
+                    # function's own time limit is not much longer.
+                    raise DatabaseUnavailable("the database did not answer in time") from exc
                 sqlstate = exc.sqlstate
                 if sqlstate in BUSY_SQLSTATES:
                     raise _busy(sqlstate) from exc
@@ -181,6 +207,8 @@ class PsycopgBackend:
                 # broken connection; a retry gets a fresh one.
                 raise _Transient(DatabaseUnavailable()) from exc
             except psycopg.Error as exc:
+                if expired is not None and expired.fired:
+                    raise DatabaseUnavailable("the database did not answer in time") from exc
                 if exc.sqlstate in BUSY_SQLSTATES:
                     raise _busy(exc.sqlstate) from exc
                 raise DatabaseFailure(exc.sqlstate, str(exc)) from exc

@@ -71,6 +71,12 @@ ERRORS: dict[str, ErrorKind] = {
     "DATABASE_UNAVAILABLE": ErrorKind(
         503, True, "The service is temporarily unavailable; please retry", 5
     ),
+    # A required environment variable is missing or malformed (lib/config.ConfigError):
+    # the deployment, not the request, is wrong. The log names the variable; the
+    # client learns only that the service cannot serve, and retrying will not help.
+    "SERVICE_MISCONFIGURED": ErrorKind(
+        503, False, "The service is not configured correctly; the operators have been told"
+    ),
     # HubSpot is only asked at a student's first login; its outages last minutes.
     "HUBSPOT_UNAVAILABLE": ErrorKind(
         503, True, "We cannot verify new students right now; please retry shortly", 30

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from lib import log
+from lib.config import ConfigError
 from lib.errors import AppError
 
 if TYPE_CHECKING:
@@ -275,6 +276,19 @@ def function(
                     code=error.code,
                     sqlstate=getattr(error, "sqlstate", None),
                 )
+        except ConfigError as error:
+            # Named in the log (the variable, never its value), without a traceback:
+            # the fix is in the deployment's environment, not in the code.
+            code = "SERVICE_MISCONFIGURED"
+            log.event(
+                logger,
+                logging.ERROR,
+                "configuration error",
+                request_id=request_id,
+                route=name,
+                error=str(error),
+            )
+            status, payload = 503, _error_payload(AppError(code), request_id)
         except Exception:
             code = "INTERNAL_ERROR"
             logger.exception(

@@ -13,6 +13,7 @@ and start for real, and the HubSpot stand-in, whose faults are switched at runti
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import random
 import secrets
@@ -20,7 +21,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,17 +65,26 @@ class Size:
     # REST API, the serverless default on Vercel, through the Upstash stand-in in front
     # of the same Redis). The long run does both, one after the other.
     redis: str = "tcp"
+    # How the functions reach PostgreSQL: "direct", or "pgbouncer": through a real
+    # transaction-mode pooler (local/pgbouncer.py), as production reaches Supabase
+    # through Supavisor on port 6543. The checker always reads the server directly.
+    database: str = "direct"
 
 
 TRANSPORTS = {
     "tcp": "TCP (redis-py)",
     "rest": "Upstash's REST API (the stand-in, in front of the same embedded Redis)",
 }
+DATABASE_PATHS = {
+    "direct": "directly",
+    "pgbouncer": "through PgBouncer in transaction mode (as Supavisor on port 6543)",
+}
 SHORT = Size(60, 16, 6, 3.0, 3.0, 3.0, 1, 2.0, 1.5)
 LONG = Size(200, 24, 12, 10.0, 15.0, 10.0, 2, 10.0, 4.0)
 # The stand-in is a Python server in the torture's own process: REST runs carry less
 # load, so one round of every fault.
 LONG_REST = Size(200, 24, 12, 10.0, 15.0, 10.0, 1, 10.0, 4.0, redis="rest")
+SHORT_POOLED = dataclasses.replace(SHORT, database="pgbouncer")
 
 
 @dataclass
@@ -144,7 +154,10 @@ def _torture(settings: RunSettings, size: Size) -> TortureResult:
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     log_path = LOG_DIR / f"torture-server-{settings.seed}-{size.redis}.log"
     started = time.monotonic()
-    with stack.fresh_database(services.pg_admin_url) as database_url:
+    with (
+        stack.fresh_database(services.pg_admin_url) as database_url,
+        contextlib.ExitStack() as stack_pooler,
+    ):
         the_world = world.create(database_url, rng, students=size.students, exams=size.exams)
         hubspot_token = f"pat-torture-{secrets.token_hex(12)}"
         standin = serve(hubspot_token, per_10s=2000, search_per_s=50)
@@ -161,8 +174,10 @@ def _torture(settings: RunSettings, size: Size) -> TortureResult:
             hubspot_demo.mirror(standin, database_url)
             jwt_secret = admin_token.new_secret()
             cron_secret = secrets.token_urlsafe(32)
+            pooled = stack_pooler.enter_context(_database_path(size, services.pg_admin_url))
+            functions_database_url = pooled(database_url)
             env = {
-                "DATABASE_URL": database_url,
+                "DATABASE_URL": functions_database_url,
                 **redis_env,
                 "HUBSPOT_ACCESS_TOKEN": hubspot_token,
                 "HUBSPOT_BASE_URL": standin.url,
@@ -193,6 +208,20 @@ def _torture(settings: RunSettings, size: Size) -> TortureResult:
     if result.server_log["tracebacks"] or result.server_log["status_500"]:
         result.problems.append(f"server log: {result.server_log}")
     return result
+
+
+@contextlib.contextmanager
+def _database_path(size: Size, pg_admin_url: str) -> Iterator[Callable[[str], str]]:
+    """How the functions' DATABASE_URL reaches the server: as is, or through PgBouncer
+    in transaction mode (started here, in front of the same server; it survives the
+    postgres_restart fault as Supavisor does, by opening new server connections)."""
+    if size.database == "direct":
+        yield lambda url: url
+        return
+    from local import pgbouncer
+
+    with pgbouncer.running(pg_admin_url) as pooler:
+        yield pooler.url
 
 
 def _run(
@@ -429,7 +458,8 @@ def render(result: TortureResult, title: str = "## Torture") -> str:
         f" {result.final.count + result.hubspot.count} invariant violations at the end,"
         f" {sum(w.checkpoint.count for w in result.windows)} at the"
         f" {len(result.windows)} checkpoints.",
-        f"- Redis reached over {TRANSPORTS[size.redis]}.",
+        f"- Redis reached over {TRANSPORTS[size.redis]}; PostgreSQL"
+        f" {DATABASE_PATHS[size.database]}.",
         f"- Load held: {len(ops):,} requests in {seconds:.0f} s from {size.clients} clients"
         f" and the sync driver ({len(ops) / max(seconds, 1):.0f}/s); {bookings:,} bookings"
         f" made; {size.students} students, {size.exams} exams of"

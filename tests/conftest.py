@@ -23,6 +23,7 @@ import pytest
 from lib import migrations
 from lib.config import Settings
 from lib.db import PsycopgBackend
+from local.pgbouncer import Pooler
 from tests.helpers import Db
 
 # The log scan (tests/security/logscan.py): every log record, every captured output
@@ -86,6 +87,17 @@ def new_database(pg_admin_url: str) -> Iterator[Callable[[], str]]:
     with psycopg.connect(pg_admin_url, autocommit=True) as conn:
         for name in created:
             conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+@pytest.fixture(scope="session")
+def pooler(pg_admin_url: str) -> Iterator[Pooler]:
+    """A real transaction-mode pooler (Debian's pgbouncer) in front of the test server,
+    as Supabase's Supavisor (port 6543) is in front of production (local/pgbouncer.py).
+    `pooler.url(database_url)` reaches the same database through it."""
+    from local import pgbouncer
+
+    with pgbouncer.running(pg_admin_url) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

@@ -51,11 +51,18 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
-@pytest.fixture(scope="session")
-def api_server(database_url: str, redis_url: str) -> Iterator[str]:
-    """The API on a free port, configured like production through the environment."""
+@pytest.fixture(scope="session", params=["direct", "pgbouncer"])
+def api_server(request: pytest.FixtureRequest, database_url: str, redis_url: str) -> Iterator[str]:
+    """The API on a free port, configured like production through the environment.
+    Every API test runs twice: with DATABASE_URL straight to PostgreSQL, and through a
+    real transaction-mode pooler, as production reaches Supabase (port 6543): a
+    prepared statement or session state that leaks across transactions fails there."""
     saved = {k: os.environ.get(k) for k in ("DATABASE_URL", "REDIS_URL", "HUBSPOT_ACCESS_TOKEN")}
-    os.environ["DATABASE_URL"] = database_url
+    if request.param == "pgbouncer":
+        pooler = request.getfixturevalue("pooler")
+        os.environ["DATABASE_URL"] = pooler.url(database_url)
+    else:
+        os.environ["DATABASE_URL"] = database_url
     os.environ["REDIS_URL"] = redis_url
     os.environ.pop("HUBSPOT_ACCESS_TOKEN", None)
     config.settings.cache_clear()

@@ -68,6 +68,27 @@ def test_students_never_see_a_5xx_while_redis_or_hubspot_fail(
             assert "no answer" not in window.during, window.during
 
 
+@pytest.fixture(scope="module")
+def pooled_result() -> Iterator[torture.TortureResult]:
+    yield torture.torture(RunSettings(seed=DEFAULT_SEED, long=False), torture.SHORT_POOLED)
+
+
+@pytest.mark.slow
+def test_through_a_transaction_pooler_nothing_is_violated_and_nothing_breaks(
+    pooled_result: torture.TortureResult,
+) -> None:
+    # The functions and the sync reach PostgreSQL through PgBouncer in transaction mode,
+    # as production reaches Supabase: a prepared statement or session state leaking
+    # between transactions would show as 5xx (a broken promise) or a server-log error.
+    assert pooled_result.passed, "\n".join(pooled_result.problems)
+    assert {w.fault.name for w in pooled_result.windows} == EVERY_FAULT
+    assert pooled_result.final.count == 0 and pooled_result.hubspot.count == 0
+    kinds = {op.kind for op in pooled_result.history.answered() if op.outcome == "ok"}
+    assert {"book", "replay", "cancel", "admin_cancel", "adjust", "login"} <= kinds
+    assert pooled_result.server_log["tracebacks"] == 0
+    assert "PgBouncer" in torture.render(pooled_result)
+
+
 def test_the_report_names_the_seed_the_faults_and_the_checks(
     result: torture.TortureResult,
 ) -> None:

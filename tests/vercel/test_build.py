@@ -32,7 +32,7 @@ import pytest
 from local import vercel_cli
 from local.server import ROOT
 from tests.security.logscan import child_output
-from tests.vercel.calls import CRON_SECRET, REQUESTS, check_answer, lambda_event
+from tests.vercel.calls import CRON_SECRET, REQUESTS, Call, check_answer, lambda_event
 
 pytestmark = pytest.mark.slow
 
@@ -210,19 +210,36 @@ def test_function_answers_from_its_bundle_alone(
         for index, (name, value) in enumerate(values.items())
     )
 
-    bundle_dir = tmp_path / "bundle"
-    size = vercel_cli.materialise(build.bundles[function], build.project, bundle_dir)
+    size = _materialise(build, function, tmp_path)
     assert size < BUNDLE_BUDGET_BYTES, f"{function}: {size / 1e6:.1f} MB"
     record_property("bundle_bytes", size)
     with capsys.disabled():
         print(f"\n  bundle {function}: {size / 1e6:.1f} MB", end="")
+    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "CRON_SECRET": CRON_SECRET}
+    status, headers, body, _logs = _call_bundle(build, function, call, target, env, tmp_path)
+    check_answer(call, status, headers, body)
 
+
+def _materialise(build: Build, function: str, tmp_path: Path) -> int:
+    return vercel_cli.materialise(build.bundles[function], build.project, tmp_path / "bundle")
+
+
+def _call_bundle(
+    build: Build,
+    function: str,
+    call: Call,
+    target: str,
+    variables: dict[str, str],
+    tmp_path: Path,
+) -> tuple[int, dict[str, list[str]], Any, str]:
+    """Call the materialised bundle in tmp_path/bundle once, in a fresh `python -I -S`
+    with only `variables` (and the bundle's own environment) set; returns the status,
+    headers, JSON body and the function's logs. Fails on any import from outside."""
+    bundle_dir = tmp_path / "bundle"
     out = tmp_path / "result.json"
     env = {
         "PATH": "/usr/bin:/bin",
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "CRON_SECRET": CRON_SECRET,
+        **variables,
         **build.bundles[function].config.get("environment", {}),
     }
     completed = subprocess.run(
@@ -245,8 +262,33 @@ def test_function_answers_from_its_bundle_alone(
     text = response["body"]
     if response.get("encoding") == "base64":
         text = base64.b64decode(text).decode()
-    body = json.loads(text)
-    check_answer(call, response["statusCode"], response["headers"], body)
+    return response["statusCode"], response["headers"], json.loads(text), logs
+
+
+@pytest.mark.parametrize("missing", ["DATABASE_URL", "REDIS_URL"])
+def test_a_missing_variable_is_a_503_envelope_named_in_the_log(
+    missing: str, build: Build, database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    # A deployment whose environment lacks a variable the function needs: the client
+    # gets the envelope (never a traceback page), the log names the variable.
+    call = Call("GET", "/api/mock-exams/available?mock_type=Clinical%20Skills")
+    function = "api/mock-exams/available"
+    variables = {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
+    if missing == "REDIS_URL":
+        # Redis is optional (the database is the arbiter): only a malformed one is wrong.
+        variables["REDIS_URL"] = "tcp://nowhere"
+    else:
+        del variables[missing]
+    _materialise(build, function, tmp_path)
+    status, headers, body, logs = _call_bundle(
+        build, function, call, call.path, variables, tmp_path
+    )
+    assert status == 503, body
+    assert body["success"] is False and body["error"]["code"] == "SERVICE_MISCONFIGURED"
+    assert missing not in json.dumps(body)  # the client is told nothing of the setup
+    assert headers["Content-Type"][0].startswith("application/json")
+    assert "configuration error" in logs and missing in logs, logs
+    assert "Traceback" not in logs, logs
 
 
 def test_the_dev_group_runs_the_vercel_runtime_the_builder_bundles(build: Build) -> None:

@@ -115,7 +115,7 @@ def test_the_sync_cron(config: dict[str, Any]) -> None:
 def test_the_dev_config_drops_only_what_vercel_dev_refuses(config: dict[str, Any]) -> None:
     from local.vercel_dev import dev_config
 
-    dev = dev_config(config)
+    dev: dict[str, Any] = dev_config(config)
     assert dev["crons"] == config["crons"] and dev["framework"] is None
     for pattern, settings in config["functions"].items():
         kept = dev["functions"][pattern]
