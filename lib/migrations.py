@@ -132,7 +132,15 @@ def _run_file(
         try:
             if _is_no_transaction(text):
                 _drop_invalid_indexes_named_in(conn, text)
-                conn.execute(text.encode())
+                try:
+                    conn.execute(text.encode())
+                except psycopg.Error:
+                    # CREATE INDEX CONCURRENTLY that fails (a duplicate for a unique
+                    # index, a cancel) leaves its index behind INVALID: never used for
+                    # reads, yet maintained on every write and blocking the name. A
+                    # failed file leaves nothing behind, so `up` can simply run again.
+                    _drop_invalid_indexes_named_in(conn, text)
+                    raise
                 with conn.transaction():
                     _bookkeep(conn, record, forget, name, text)
             else:

@@ -350,3 +350,54 @@ def test_dual_id_migration_under_a_live_write_workload(new_database: Callable[[]
         assert found == {"n": len(written)}
         invalid = conn.execute("select count(*) as n from pg_index where not indisvalid").fetchone()
         assert invalid == {"n": 0}
+
+
+def test_a_failed_concurrent_index_leaves_nothing_behind_and_up_continues(
+    new_database: Callable[[], str],
+) -> None:
+    url = new_database()
+    migrations.up(url, to=PRE)
+    _populate_pre_migration(url, contacts=20, exams=4, bookings=60)
+    with _connect(url) as conn:
+        # Two active bookings of one student for one date and type: the replaced
+        # system could make them, and the unique index of 20251203001100 refuses them.
+        first = conn.execute(
+            "select * from hubspot_sync.hubspot_bookings where is_active = 'Active' limit 1"
+        ).fetchone()
+        assert first is not None
+        conn.execute(
+            "insert into hubspot_sync.hubspot_bookings (hubspot_id, booking_id, student_id,"
+            " student_email, exam_date, mock_type, is_active, associated_mock_exam,"
+            " associated_contact_id) values ('dup-1', %s, %s, %s, %s, %s, 'Active', %s, %s)",
+            (
+                first["booking_id"],
+                first["student_id"],
+                first["student_email"],
+                first["exam_date"],
+                first["mock_type"],
+                first["associated_mock_exam"],
+                first["associated_contact_id"],
+            ),
+        )
+    with pytest.raises(migrations.MigrationError, match="20251203001100"):
+        migrations.up(url)
+    with _connect(url) as conn:
+        invalid = conn.execute(
+            "select c.relname from pg_index i join pg_class c on c.oid = i.indexrelid"
+            " where not i.indisvalid"
+        ).fetchall()
+        assert invalid == []
+        versions = [
+            r["version"]
+            for r in conn.execute(
+                "select version from supabase_migrations.schema_migrations order by version"
+            )
+        ]
+        assert "20251203001100" not in versions and "20251203001000" in versions
+        conn.execute("delete from hubspot_sync.hubspot_bookings where hubspot_id = 'dup-1'")
+    migrations.up(url)  # continues where it stopped
+    with _connect(url) as conn:
+        row = conn.execute(
+            "select count(*) as n from supabase_migrations.schema_migrations"
+        ).fetchone()
+        assert row == {"n": len(migrations.discover())}
