@@ -27,9 +27,13 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql
+
+if TYPE_CHECKING:
+    from lib.migration_check import Finding
 
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS_DIR = ROOT / "supabase" / "migrations"
@@ -101,6 +105,23 @@ def applied_versions(conn: psycopg.Connection) -> list[str]:
     return [row[0] for row in rows]
 
 
+def _recorded_versions(conn: psycopg.Connection[Any]) -> list[str]:
+    """The applied versions, read without creating anything (the pre-flight writes
+    nothing, not even the history table)."""
+    from psycopg.rows import tuple_row
+
+    cur = conn.cursor(row_factory=tuple_row)
+    found = cur.execute(
+        "select to_regclass('supabase_migrations.schema_migrations') is not null"
+    ).fetchone()
+    if not found or not found[0]:
+        return []
+    rows = cur.execute(
+        "select version from supabase_migrations.schema_migrations order by version"
+    ).fetchall()
+    return [str(row[0]) for row in rows]
+
+
 def _is_no_transaction(text: str) -> bool:
     return text.lstrip().startswith(NO_TRANSACTION_MARKER)
 
@@ -169,12 +190,45 @@ def _bookkeep(
         )
 
 
+def preflight(
+    conn: psycopg.Connection[Any],
+    to: str | None = None,
+    migrations: Iterable[Migration] | None = None,
+) -> list[Finding]:
+    """What would stop or change the pending migrations (lib/migration_check.py)."""
+    from lib.migration_check import check
+
+    every = list(migrations) if migrations is not None else discover()
+    applied = set(_recorded_versions(conn))
+    pending = [
+        (m.version, m.text)
+        for m in every
+        if m.version not in applied and (to is None or m.version <= to)
+    ]
+    done = [(m.version, m.text) for m in every if m.version in applied]
+    return check(conn, pending, done)
+
+
 def up(
-    database_url: str, to: str | None = None, migrations: Iterable[Migration] | None = None
+    database_url: str,
+    to: str | None = None,
+    migrations: Iterable[Migration] | None = None,
+    *,
+    check: bool = True,
 ) -> list[str]:
-    """Apply every pending migration (up to and including `to`). Returns the versions applied."""
+    """Apply every pending migration (up to and including `to`). Returns the versions
+    applied. With `check` (always, but in tests of the runner itself), the pre-flight
+    runs first and a blocking finding refuses before anything changes."""
     done: list[str] = []
+    migrations = list(migrations) if migrations is not None else None
     with psycopg.connect(database_url, autocommit=True, prepare_threshold=None) as conn:
+        if check:
+            blocking = [f for f in preflight(conn, to, migrations) if f.blocking]
+            if blocking:
+                raise MigrationError(
+                    "the pre-flight check found what would stop the migration; nothing was"
+                    " changed:\n" + "\n".join(f.line() for f in blocking)
+                )
         applied = set(applied_versions(conn))
         for migration in migrations if migrations is not None else discover():
             if migration.version in applied:
@@ -214,15 +268,28 @@ def down(database_url: str, to: str, allow_destructive: bool = False) -> list[st
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="./run migrate", description=__doc__.split("\n")[0])
-    parser.add_argument("action", choices=["up", "down", "status"])
+    parser.add_argument("action", choices=["up", "down", "status", "check"])
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     parser.add_argument("--to", help="up: last version to apply; down: last version to keep")
     parser.add_argument("--allow-destructive", action="store_true")
     args = parser.parse_args(argv)
     if not args.database_url:
         parser.error("DATABASE_URL is not set (or pass --database-url)")
+    if args.action == "check":
+        with psycopg.connect(args.database_url, autocommit=True, prepare_threshold=None) as conn:
+            findings = preflight(conn, args.to)
+        for finding in findings:
+            print(finding.line())
+        blocking = sum(f.blocking for f in findings)
+        print(f"{len(findings)} findings, {blocking} that would stop the migration")
+        return 1 if blocking else 0
     if args.action == "up":
-        for version in up(args.database_url, args.to):
+        try:
+            versions = up(args.database_url, args.to)
+        except MigrationError as exc:
+            print(exc, file=sys.stderr)
+            return 1
+        for version in versions:
             print(f"applied {version}")
     elif args.action == "down":
         if args.to is None:

@@ -379,8 +379,14 @@ def test_a_failed_concurrent_index_leaves_nothing_behind_and_up_continues(
                 first["associated_contact_id"],
             ),
         )
-    with pytest.raises(migrations.MigrationError, match="20251203001100"):
+    # The pre-flight sees it first: nothing is applied.
+    with pytest.raises(migrations.MigrationError, match="DUPLICATE_ACTIVE_BOOKINGS"):
         migrations.up(url)
+    assert _versions(url) == [PRE]
+    # The runner's own safety net, without the pre-flight: the failing file leaves no
+    # INVALID index, and the files before it stay applied.
+    with pytest.raises(migrations.MigrationError, match="20251203001100"):
+        migrations.up(url, check=False)
     with _connect(url) as conn:
         invalid = conn.execute(
             "select c.relname from pg_index i join pg_class c on c.oid = i.indexrelid"
