@@ -234,7 +234,9 @@ def _data_findings(cur: psycopg.Cursor[dict[str, object]], versions: list[str]) 
     out: list[Finding] = []
     if not _exists(cur, "hubspot_contact_credits"):
         return out
-    validate = _first(versions, "20251203000800")
+    # Kept as they are: the non-negative rules are triggers over new writes (a balance
+    # may not become negative, nor more negative), so these stop nothing.
+    rule = _first(versions, "20251203000700")
     negative = " or ".join(f"coalesce({b}, 0) < 0" for b in BALANCES)
     count, samples = _samples(
         cur,
@@ -245,9 +247,10 @@ def _data_findings(cur: psycopg.Cursor[dict[str, object]], versions: list[str]) 
         out.append(
             Finding(
                 "NEGATIVE_BALANCE",
-                "contacts with a negative balance (validating credits >= 0 fails)",
-                validate is not None,
-                validate,
+                "contacts with a negative balance: kept; no write may lower them further,"
+                " and the student can spend only the kinds that are above zero",
+                False,
+                rule,
                 count,
                 samples,
             )
@@ -261,9 +264,9 @@ def _data_findings(cur: psycopg.Cursor[dict[str, object]], versions: list[str]) 
         out.append(
             Finding(
                 "NEGATIVE_SEATS",
-                "exams with a negative capacity or seat count",
-                validate is not None,
-                validate,
+                "exams with a negative capacity or seat count: kept; no write may lower them",
+                False,
+                _first(versions, "20251203000710"),
                 count,
                 samples,
             )

@@ -49,11 +49,20 @@ begin
   if not found then
     return _reject('CONTACT_NOT_FOUND', 'No student with this id');
   end if;
-  if coalesce(v_contact.sj_credits, 0) + coalesce((v_delta->>'sj_credits')::int, 0) < 0
-     or coalesce(v_contact.cs_credits, 0) + coalesce((v_delta->>'cs_credits')::int, 0) < 0
-     or coalesce(v_contact.sjmini_credits, 0) + coalesce((v_delta->>'sjmini_credits')::int, 0) < 0
-     or coalesce(v_contact.mock_discussion_token, 0) + coalesce((v_delta->>'mock_discussion_token')::int, 0) < 0
-     or coalesce(v_contact.shared_mock_credits, 0) + coalesce((v_delta->>'shared_mock_credits')::int, 0) < 0 then
+  -- Only a kind this change lowers can be refused: a balance the replaced system left
+  -- negative (kept as it is) must not block raising it, or changing another kind.
+  if (coalesce(v_contact.sj_credits, 0) + coalesce((v_delta->>'sj_credits')::int, 0) < 0
+      and coalesce((v_delta->>'sj_credits')::int, 0) < 0)
+     or (coalesce(v_contact.cs_credits, 0) + coalesce((v_delta->>'cs_credits')::int, 0) < 0
+      and coalesce((v_delta->>'cs_credits')::int, 0) < 0)
+     or (coalesce(v_contact.sjmini_credits, 0) + coalesce((v_delta->>'sjmini_credits')::int, 0) < 0
+      and coalesce((v_delta->>'sjmini_credits')::int, 0) < 0)
+     or (coalesce(v_contact.mock_discussion_token, 0)
+           + coalesce((v_delta->>'mock_discussion_token')::int, 0) < 0
+      and coalesce((v_delta->>'mock_discussion_token')::int, 0) < 0)
+     or (coalesce(v_contact.shared_mock_credits, 0)
+           + coalesce((v_delta->>'shared_mock_credits')::int, 0) < 0
+      and coalesce((v_delta->>'shared_mock_credits')::int, 0) < 0) then
     return _reject('CREDITS_WOULD_BE_NEGATIVE', 'This change would take a balance below zero', 'deltas');
   end if;
   if v_delta <> '{}'::jsonb then

@@ -1,2 +1,3 @@
 set local lock_timeout = '1s';
-alter table hubspot_sync.hubspot_contact_credits drop constraint if exists contact_credits_non_negative;
+drop trigger if exists contact_credits_non_negative on hubspot_sync.hubspot_contact_credits;
+drop function if exists hubspot_sync._refuse_new_negative_balance();

@@ -131,10 +131,9 @@ def test_broken_invariants_are_reported(plan: Plan) -> None:
             "update hubspot_sync.hubspot_mock_exams set total_bookings = 1"
             " where hubspot_id = 'BENCH-7'"
         )
-        # The constraint already forbids it; the check must hold on its own too.
+        # The safety-net trigger already forbids it; the check must hold on its own too.
         conn.execute(
-            "alter table hubspot_sync.hubspot_contact_credits"
-            " drop constraint contact_credits_non_negative"
+            "drop trigger contact_credits_non_negative on hubspot_sync.hubspot_contact_credits"
         )
         conn.execute(
             "update hubspot_sync.hubspot_contact_credits set sj_credits = -1"

@@ -104,8 +104,8 @@ def test_each_data_quirk_is_reported_with_its_count_and_ids(
     with _connect(url) as conn:
         found = _by_code(migrations.preflight(conn))
 
-    negative = found["NEGATIVE_BALANCE"]
-    assert negative.blocking and negative.migration == "20251203000800"
+    negative = found["NEGATIVE_BALANCE"]  # kept: the rule covers new writes
+    assert not negative.blocking and negative.migration == "20251203000700"
     assert negative.count == 2 and negative.samples == ("c2", "c4")
     duplicate = found["DUPLICATE_ACTIVE_BOOKINGS"]
     assert duplicate.blocking and duplicate.migration == "20251203001100"
@@ -116,8 +116,9 @@ def test_each_data_quirk_is_reported_with_its_count_and_ids(
 
     assert migrations.main(["check", "--database-url", url]) == 1
     out = capsys.readouterr().out
-    assert "STOP NEGATIVE_BALANCE [20251203000800]: 2" in out
-    assert "3 findings, 3 that would stop the migration" in out
+    assert "note NEGATIVE_BALANCE [20251203000700]: 2" in out
+    assert "STOP DUPLICATE_ACTIVE_BOOKINGS [20251203001100]: 1" in out
+    assert "3 findings, 2 that would stop the migration" in out
 
     # `up` runs it first and changes nothing.
     with pytest.raises(migrations.MigrationError, match="nothing was changed"):
@@ -182,3 +183,71 @@ def test_a_migrated_database_has_nothing_pending_to_report(
     migrations.up(url)
     with _connect(url) as conn:
         assert migrations.preflight(conn) == []
+
+
+def test_negative_balances_are_kept_and_the_rule_covers_new_writes(
+    new_database: Callable[[], str],
+) -> None:
+    url = new_database()
+    _baseline_with_data(url)
+    with _connect(url) as conn:
+        conn.execute(
+            "update hubspot_sync.hubspot_contact_credits set sj_credits = -2"
+            " where hubspot_id = 'c1'"
+        )
+    migrations.up(url)  # a negative balance stops nothing
+    with _connect(url) as conn:
+        row = conn.execute(
+            "select id, sj_credits, cs_credits from hubspot_sync.hubspot_contact_credits"
+            " where hubspot_id = 'c1'"
+        ).fetchone()
+        assert row is not None and (row["sj_credits"], row["cs_credits"]) == (-2, 2)
+        contact = str(row["id"])
+        # The student still books with a kind above zero (the row is updated: the rule
+        # must not trip over the legacy -2 in another kind).
+        booked = conn.execute(
+            "select hubspot_sync.book(p_student_id => 'S0000001', p_email => 's1@example.com',"
+            " p_exam_id => 'e1', p_dominant_hand => 'right') as r"
+        ).fetchone()
+        assert booked is not None and booked["r"]["ok"] is True, booked
+        # An admin may raise the legacy balance, or change another kind...
+        raised = conn.execute(
+            'select hubspot_sync.adjust_credits(%s, \'{"sj_credits": 1, "cs_credits": 1}\','
+            " 'legacy fix', 'admin@example.com') as r",
+            (contact,),
+        ).fetchone()
+        assert raised is not None and raised["r"]["ok"] is True, raised
+        # ...but not lower it further.
+        lowered = conn.execute(
+            "select hubspot_sync.adjust_credits(%s, '{\"sj_credits\": -1}', 'oops',"
+            " 'admin@example.com') as r",
+            (contact,),
+        ).fetchone()
+        assert lowered is not None and lowered["r"]["code"] == "CREDITS_WOULD_BE_NEGATIVE"
+        # Whatever path writes: no balance becomes negative, or more negative.
+        with pytest.raises(psycopg.errors.CheckViolation) as refused:
+            conn.execute(
+                "update hubspot_sync.hubspot_contact_credits set sj_credits = sj_credits - 1"
+                " where hubspot_id = 'c1'"
+            )
+        assert refused.value.diag.constraint_name == "contact_credits_non_negative"
+        with pytest.raises(psycopg.errors.CheckViolation):
+            conn.execute(
+                "update hubspot_sync.hubspot_contact_credits set shared_mock_credits = -1"
+                " where hubspot_id = 'c2'"
+            )
+        with pytest.raises(psycopg.errors.CheckViolation):
+            conn.execute(
+                "insert into hubspot_sync.hubspot_contact_credits (student_id, email, cs_credits)"
+                " values ('NEW1', 'new1@example.com', -1)"
+            )
+        with pytest.raises(psycopg.errors.CheckViolation) as refused:
+            conn.execute(
+                "update hubspot_sync.hubspot_mock_exams set capacity = -1 where hubspot_id = 'e1'"
+            )
+        assert refused.value.diag.constraint_name == "mock_exams_seats_non_negative"
+        after = conn.execute(
+            "select sj_credits, cs_credits from hubspot_sync.hubspot_contact_credits"
+            " where hubspot_id = 'c1'"
+        ).fetchone()
+        assert after == {"sj_credits": -1, "cs_credits": 2}  # -2 + 1; 2 - 1 (booked) + 1
