@@ -271,7 +271,6 @@ def _data_findings(cur: psycopg.Cursor[dict[str, object]], versions: list[str]) 
                 samples,
             )
         )
-    unique_day = _first(versions, "20251203001100")
     count, samples = _samples(
         cur,
         f"select string_agg(coalesce(hubspot_id, id::text), '+' order by hubspot_id) as ref"
@@ -283,10 +282,11 @@ def _data_findings(cur: psycopg.Cursor[dict[str, object]], versions: list[str]) 
         out.append(
             Finding(
                 "DUPLICATE_ACTIVE_BOOKINGS",
-                "students holding two seat-holding bookings of one type on one date"
-                " (the one-per-day unique index cannot be built)",
-                unique_day is not None,
-                unique_day,
+                "students holding two seat-holding bookings of one type on one date: kept;"
+                " all but the first of each are marked legacy_duplicate, outside the"
+                " one-per-day rule",
+                False,
+                _first(versions, "20251203001090"),
                 count,
                 samples,
             )

@@ -107,8 +107,8 @@ def test_each_data_quirk_is_reported_with_its_count_and_ids(
     negative = found["NEGATIVE_BALANCE"]  # kept: the rule covers new writes
     assert not negative.blocking and negative.migration == "20251203000700"
     assert negative.count == 2 and negative.samples == ("c2", "c4")
-    duplicate = found["DUPLICATE_ACTIVE_BOOKINGS"]
-    assert duplicate.blocking and duplicate.migration == "20251203001100"
+    duplicate = found["DUPLICATE_ACTIVE_BOOKINGS"]  # kept, marked legacy_duplicate
+    assert not duplicate.blocking and duplicate.migration == "20251203001090"
     assert duplicate.count == 1 and duplicate.samples == ("b1+b2",)
     codes = found["DUPLICATE_BOOKING_CODES"]
     assert codes.count == 1 and codes.samples == ("BK-20261203-AAAAAA",)
@@ -117,8 +117,9 @@ def test_each_data_quirk_is_reported_with_its_count_and_ids(
     assert migrations.main(["check", "--database-url", url]) == 1
     out = capsys.readouterr().out
     assert "note NEGATIVE_BALANCE [20251203000700]: 2" in out
-    assert "STOP DUPLICATE_ACTIVE_BOOKINGS [20251203001100]: 1" in out
-    assert "3 findings, 2 that would stop the migration" in out
+    assert "note DUPLICATE_ACTIVE_BOOKINGS [20251203001090]: 1" in out
+    assert "STOP DUPLICATE_BOOKING_CODES [20251203001000]: 1" in out
+    assert "3 findings, 1 that would stop the migration" in out
 
     # `up` runs it first and changes nothing.
     with pytest.raises(migrations.MigrationError, match="nothing was changed"):
@@ -251,3 +252,44 @@ def test_negative_balances_are_kept_and_the_rule_covers_new_writes(
             " where hubspot_id = 'c1'"
         ).fetchone()
         assert after == {"sj_credits": -1, "cs_credits": 2}  # -2 + 1; 2 - 1 (booked) + 1
+
+
+def test_duplicate_active_bookings_are_kept_outside_the_one_per_day_rule(
+    new_database: Callable[[], str],
+) -> None:
+    url = new_database()
+    _baseline_with_data(url)
+    with _connect(url) as conn:
+        _book(conn, "b1", "Clinical Skills-S0000001-March 1, 2026")
+        _book(conn, "b2", "Clinical Skills-S0000001-March 1, 2026")
+    migrations.up(url)  # duplicates stop nothing
+    with _connect(url) as conn:
+        rows = conn.execute(
+            "select hubspot_id, is_active, legacy_duplicate from hubspot_sync.hubspot_bookings"
+            " order by hubspot_id"
+        ).fetchall()
+        assert rows == [
+            {"hubspot_id": "b1", "is_active": "Active", "legacy_duplicate": False},
+            {"hubspot_id": "b2", "is_active": "Active", "legacy_duplicate": True},
+        ]
+        audited = conn.execute(
+            "select performed_by, changed_fields from hubspot_sync.supabase_audit_log"
+            " where table_name = 'hubspot_bookings' and hubspot_id = 'b2'"
+        ).fetchall()
+        assert audited == [
+            {"performed_by": "migration:20251203001090", "changed_fields": ["legacy_duplicate"]}
+        ]
+        # The rule holds for every other row: a third is refused by the index.
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            _book(conn, "b3", "Clinical Skills-S0000001-March 1, 2026")
+    # The marks go with the rollback: the baseline comes back as it was.
+    migrations.down(url, to=PRE)
+    with _connect(url) as conn:
+        column = conn.execute(
+            "select 1 from information_schema.columns where table_name = 'hubspot_bookings'"
+            " and column_name = 'legacy_duplicate'"
+        ).fetchone()
+        assert column is None
+        assert conn.execute(
+            "select count(*) as n from hubspot_sync.hubspot_bookings where is_active = 'Active'"
+        ).fetchone() == {"n": 2}

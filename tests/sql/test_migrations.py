@@ -80,7 +80,8 @@ def _snapshot(url: str) -> dict[str, list[dict[str, Any]]]:
                 for r in conn.execute(
                     "select column_name from information_schema.columns where table_schema ="
                     " 'hubspot_sync' and table_name = %s and column_name not in"
-                    " ('hubspot_last_sync_at', 'total_bookings', 'updated_at', 'seats_version')"
+                    " ('hubspot_last_sync_at', 'total_bookings', 'updated_at', 'seats_version',"
+                    " 'legacy_duplicate')"
                     " order by ordinal_position",
                     (table,),
                 )
@@ -359,33 +360,18 @@ def test_a_failed_concurrent_index_leaves_nothing_behind_and_up_continues(
     migrations.up(url, to=PRE)
     _populate_pre_migration(url, contacts=20, exams=4, bookings=60)
     with _connect(url) as conn:
-        # Two active bookings of one student for one date and type: the replaced
-        # system could make them, and the unique index of 20251203001100 refuses them.
-        first = conn.execute(
-            "select * from hubspot_sync.hubspot_bookings where is_active = 'Active' limit 1"
-        ).fetchone()
-        assert first is not None
+        # A new-form code used twice: the unique index of 20251203001000 refuses it.
         conn.execute(
-            "insert into hubspot_sync.hubspot_bookings (hubspot_id, booking_id, student_id,"
-            " student_email, exam_date, mock_type, is_active, associated_mock_exam,"
-            " associated_contact_id) values ('dup-1', %s, %s, %s, %s, %s, 'Active', %s, %s)",
-            (
-                first["booking_id"],
-                first["student_id"],
-                first["student_email"],
-                first["exam_date"],
-                first["mock_type"],
-                first["associated_mock_exam"],
-                first["associated_contact_id"],
-            ),
+            "update hubspot_sync.hubspot_bookings set booking_id = 'BK-20261203-AAAAAA'"
+            " where hubspot_id in ('b1', 'b2')"
         )
     # The pre-flight sees it first: nothing is applied.
-    with pytest.raises(migrations.MigrationError, match="DUPLICATE_ACTIVE_BOOKINGS"):
+    with pytest.raises(migrations.MigrationError, match="DUPLICATE_BOOKING_CODES"):
         migrations.up(url)
     assert _versions(url) == [PRE]
     # The runner's own safety net, without the pre-flight: the failing file leaves no
     # INVALID index, and the files before it stay applied.
-    with pytest.raises(migrations.MigrationError, match="20251203001100"):
+    with pytest.raises(migrations.MigrationError, match="20251203001000"):
         migrations.up(url, check=False)
     with _connect(url) as conn:
         invalid = conn.execute(
@@ -399,11 +385,10 @@ def test_a_failed_concurrent_index_leaves_nothing_behind_and_up_continues(
                 "select version from supabase_migrations.schema_migrations order by version"
             )
         ]
-        assert "20251203001100" not in versions and "20251203001000" in versions
-        conn.execute("delete from hubspot_sync.hubspot_bookings where hubspot_id = 'dup-1'")
+        assert "20251203001000" not in versions and "20251203000900" in versions
+        conn.execute(
+            "update hubspot_sync.hubspot_bookings set booking_id = 'BK-20261203-BBBBBB'"
+            " where hubspot_id = 'b2'"
+        )
     migrations.up(url)  # continues where it stopped
-    with _connect(url) as conn:
-        row = conn.execute(
-            "select count(*) as n from supabase_migrations.schema_migrations"
-        ).fetchone()
-        assert row == {"n": len(migrations.discover())}
+    assert _versions(url) == [m.version for m in migrations.discover()]
