@@ -130,6 +130,10 @@ log_disconnections = 0
 ; (default 15 s). Supavisor retries on demand; a short lockout keeps a database restart
 ; from looking 15 s longer than it was.
 server_login_retry = 1
+; Server connections idle this long are closed (default 600 s). The suite's pooler lives
+; the whole session in front of the machine's PostgreSQL, whose 100 connections the
+; rest of the suite needs too (a full run hit "too many clients" with them parked here).
+server_idle_timeout = 5
 """
 
 
