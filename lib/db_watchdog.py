@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 import os
 import socket
 import threading
@@ -47,6 +48,7 @@ class Watchdog:
         self._due: dict[int, tuple[float, _HasFileno, Expired]] = {}
         self._ids = itertools.count()
         self._thread: threading.Thread | None = None
+        self._wakes_at = math.inf  # when the thread next looks by itself
 
     @contextlib.contextmanager
     def watch(self, conn: _HasFileno, seconds: float) -> Iterator[Expired]:
@@ -54,13 +56,18 @@ class Watchdog:
         expired = Expired()
         key = next(self._ids)
         with self._lock:
-            self._due[key] = (time.monotonic() + seconds, conn, expired)
+            deadline = time.monotonic() + seconds
+            self._due[key] = (deadline, conn, expired)
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name=f"{self._name}-watchdog", daemon=True
                 )
                 self._thread.start()
-            self._lock.notify()
+            if deadline < self._wakes_at:
+                # Only a new earliest deadline needs the thread now; otherwise it wakes
+                # at the one it waits for and looks again. Calls of one backend share
+                # one timeout, so this spares a thread switch on almost every call.
+                self._lock.notify()
         try:
             yield expired
         finally:
@@ -71,10 +78,12 @@ class Watchdog:
         while True:
             with self._lock:
                 while not self._due:
+                    self._wakes_at = math.inf
                     self._lock.wait()
                 now = time.monotonic()
                 key, (deadline, conn, expired) = min(self._due.items(), key=lambda i: i[1][0])
                 if deadline > now:
+                    self._wakes_at = deadline
                     self._lock.wait(deadline - now)
                     continue
                 del self._due[key]

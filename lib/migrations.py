@@ -97,12 +97,9 @@ def _ensure_history_table(conn: psycopg.Connection) -> None:
         )
 
 
-def applied_versions(conn: psycopg.Connection) -> list[str]:
+def applied_versions(conn: psycopg.Connection[Any]) -> list[str]:
     _ensure_history_table(conn)
-    rows = conn.execute(
-        "select version from supabase_migrations.schema_migrations order by version"
-    ).fetchall()
-    return [row[0] for row in rows]
+    return _recorded_versions(conn)
 
 
 def _recorded_versions(conn: psycopg.Connection[Any]) -> list[str]:

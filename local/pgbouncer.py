@@ -26,7 +26,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -35,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+
+from local.stack import free_port
 
 # PgBouncer listens within milliseconds; ten seconds means it will not.
 START_TIMEOUT_S = 10.0
@@ -76,12 +77,6 @@ class Pooler:
             return self.log.read_text(errors="replace")
         except FileNotFoundError:
             return ""
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _run_as() -> pwd.struct_passwd | None:
@@ -152,7 +147,7 @@ def running(upstream_url: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> Iterato
     account = _run_as()
     with tempfile.TemporaryDirectory(prefix="pgbouncer-") as tmp:
         workdir = Path(tmp)
-        port = _free_port()
+        port = free_port()
         config = workdir / "pgbouncer.ini"
         config.write_text(
             _config({k: str(v) for k, v in upstream.items()}, port, workdir, pool_size)

@@ -123,6 +123,14 @@ def _log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     return f"--- last lines of {path} ---\n{tail}"
 
 
+def free_port() -> int:
+    """A loopback port nobody listens on now (the kernel's pick), for servers that may
+    run beside another checkout's."""
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
 def _port_in_use(port: int) -> bool:
     """Whether something accepts connections on HOST:port. A connect, not a bind: a
     bind test would also fail on a socket in TIME_WAIT left by a server just stopped."""

@@ -28,7 +28,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -86,13 +85,6 @@ def write_env_file(values: Mapping[str, str], target: Path = ENV_FILE) -> None:
         )
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((stack.HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def command(cli: Path, host: str, port: int, config: Path) -> list[str]:
     """`vercel dev` without an account, on host:port. Its local Queues, Schedules and
     Runtime Cache servers get free ports, so two checkouts can run side by side."""
@@ -106,11 +98,11 @@ def command(cli: Path, host: str, port: int, config: Path) -> list[str]:
         "--local-config",
         str(config),
         "--queue-port",
-        str(_free_port()),
+        str(stack.free_port()),
         "--schedules-port",
-        str(_free_port()),
+        str(stack.free_port()),
         "--runtime-cache-port",
-        str(_free_port()),
+        str(stack.free_port()),
     ]
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -133,10 +132,7 @@ def flush_redis(redis_url: str) -> None:
         client.close()
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+free_port = local_stack.free_port
 
 
 @contextlib.contextmanager

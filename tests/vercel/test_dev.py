@@ -18,7 +18,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -33,6 +32,7 @@ import requests
 
 from local import dev, hubspot_demo, server
 from local.server import ROOT
+from local.stack import free_port
 from tests.security.logscan import child_output
 
 pytestmark = pytest.mark.slow
@@ -63,13 +63,6 @@ def _redis_db(redis_url: str, number: int) -> str:
     with redis.Redis.from_url(url) as client:
         client.flushdb()
     return url
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -112,7 +105,7 @@ class _Output:
 
 @pytest.fixture(scope="module")
 def vercel_dev(new_database: Callable[[], str], redis_url: str) -> Iterator[Served]:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": new_database(),
@@ -171,7 +164,7 @@ def local_server(new_database: Callable[[], str], redis_url: str) -> Iterator[Se
         "CRON_SECRET": CRON_SECRET,
         **admin.env,
     }
-    options = server.Options(port=_free_port(), workers=1, threads=4)
+    options = server.Options(port=free_port(), workers=1, threads=4)
     with open(os.devnull, "wb") as quiet:
         process = server.start(options, env, output=quiet)
         try:
