@@ -141,6 +141,47 @@ def _drop_invalid_indexes_named_in(conn: psycopg.Connection, text: str) -> None:
             )
 
 
+def _existing_valid_indexes(conn: psycopg.Connection, names: list[str]) -> list[str]:
+    rows = conn.execute(
+        "select c.relname from pg_index i join pg_class c on c.oid = i.indexrelid"
+        " join pg_namespace n on n.oid = c.relnamespace"
+        " where n.nspname = 'hubspot_sync' and c.relname = any(%s) and i.indisvalid",
+        (names,),
+    ).fetchall()
+    return [str(row[0]) for row in rows]
+
+
+def _has_kept_objects(conn: psycopg.Connection) -> bool:
+    row = conn.execute(
+        "select to_regclass('supabase_migrations.kept_objects') is not null"
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _kept_indexes(conn: psycopg.Connection, version: str) -> list[str]:
+    """Indexes `version` found already there (supabase_migrations.kept_objects, made by
+    20251203000001), which its rollback must leave."""
+    if not _has_kept_objects(conn):
+        return []
+    rows = conn.execute(
+        "select name from supabase_migrations.kept_objects where version = %s and kind = 'index'",
+        (version,),
+    ).fetchall()
+    return [str(row[0]) for row in rows]
+
+
+def _adopt_existing_indexes(conn: psycopg.Connection, version: str, text: str) -> None:
+    """A CREATE INDEX CONCURRENTLY IF NOT EXISTS that finds a valid index of its name
+    keeps it (the original team's dual-ID attempt made `idx_bookings_student_id` and
+    `idx_bookings_student_email`); it is recorded so that the rollback does not drop
+    what it did not build. A single-statement file cannot record this itself."""
+    names = re.findall(r"index concurrently if not exists (\w+)", text, flags=re.I)
+    found = _existing_valid_indexes(conn, names) if names else []
+    if found and _has_kept_objects(conn):
+        for index in found:
+            conn.execute("select supabase_migrations.keep(%s, 'index', %s)", (version, index))
+
+
 def _run_file(
     conn: psycopg.Connection, text: str, record: str | None, forget: str | None, name: str
 ) -> None:
@@ -150,6 +191,24 @@ def _run_file(
         try:
             if _is_no_transaction(text):
                 _drop_invalid_indexes_named_in(conn, text)
+                if record is not None:
+                    _adopt_existing_indexes(conn, record, text)
+                dropped = re.findall(
+                    r"drop index concurrently if exists (?:\w+\.)?(\w+)", text, flags=re.I
+                )
+                if (
+                    forget is not None
+                    and dropped
+                    and set(dropped) <= set(_kept_indexes(conn, forget))
+                ):
+                    # An adopted index: its rollback leaves it as it was found.
+                    with conn.transaction():
+                        conn.execute(
+                            "delete from supabase_migrations.kept_objects where version = %s",
+                            (forget,),
+                        )
+                        _bookkeep(conn, record, forget, name, text)
+                    return
                 try:
                     conn.execute(text.encode())
                 except psycopg.Error:
@@ -246,6 +305,12 @@ def down(database_url: str, to: str, allow_destructive: bool = False) -> list[st
     known = {m.version: m for m in discover()}
     done: list[str] = []
     with psycopg.connect(database_url, autocommit=True, prepare_threshold=None) as conn:
+        # Rollbacks that would drop history (sync runs, their errors) read this and
+        # refuse unless the operator asked for it.
+        conn.execute(
+            "select set_config('migrate.allow_destructive', %s, false)",
+            ("on" if allow_destructive else "off",),
+        )
         for version in reversed(applied_versions(conn)):
             if version <= to:
                 break
