@@ -18,6 +18,7 @@ handed to the API server through the environment, like a real private-app token.
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -126,6 +127,8 @@ def mirror(standin: HubSpotStandIn, database_url: str) -> dict[str, int]:
 
 def _exam_properties(exam: dict[str, Any]) -> dict[str, str]:
     def ms(value: Any) -> str:
+        if isinstance(value, str):  # start/end times are text, in the old app's ISO form
+            value = datetime.fromisoformat(value)
         return str(epoch_ms(value)) if value is not None else ""
 
     return {

@@ -419,6 +419,7 @@ class _PastBookings:
         )
         if status in ("Active", "Completed"):
             self.held.add((contact.student_id, exam.exam_date, exam.mock_type))
+        if status == "Active":  # seats are Active bookings (20251203000900)
             exam.total_bookings += 1
 
     def _attending_location(self, exam: _Exam, legacy: bool) -> str | None:
@@ -555,7 +556,8 @@ insert into hubspot_sync.hubspot_mock_exams
    prerequisite_exam_ids, created_at, updated_at, synced_at, hubspot_last_sync_at)
 values
   (%(id)s, %(hubspot_id)s, %(name)s, %(mock_type)s, %(mock_set)s, %(exam_date)s,
-   %(start_time)s, %(end_time)s, %(location)s, %(capacity)s, %(total_bookings)s,
+   hubspot_sync.time_text(%(start_time)s), hubspot_sync.time_text(%(end_time)s),
+   %(location)s, %(capacity)s, %(total_bookings)s,
    %(is_active)s, %(scheduled_activation_datetime)s, %(prerequisite_exam_ids)s,
    %(created_at)s, %(created_at)s, %(synced_at)s, %(synced_at)s)
 """
@@ -572,7 +574,8 @@ values
    %(associated_contact_id)s, %(student_id)s, %(name)s, %(student_email)s, %(is_active)s,
    %(booking_status)s, %(attendance)s, %(attending_location)s, %(exam_date)s,
    %(dominant_hand)s, %(token_used)s, %(token_refunded)s, %(token_refunded_at)s,
-   %(start_time)s, %(end_time)s, %(idempotency_key)s, %(mock_type)s, %(mock_set)s,
+   hubspot_sync.time_text(%(start_time)s), hubspot_sync.time_text(%(end_time)s),
+   %(idempotency_key)s, %(mock_type)s, %(mock_set)s,
    %(created_at)s, %(updated_at)s, %(synced_at)s, %(synced_at)s)
 """
 
@@ -593,7 +596,7 @@ select e.mock_exam_name, e.total_bookings,
   from hubspot_sync.hubspot_mock_exams e
   left join hubspot_sync.hubspot_bookings b on b.associated_mock_exam = e.hubspot_id
  group by e.id
-having e.total_bookings <> count(b.id) filter (where b.is_active in ('Active', 'Completed'))
+having e.total_bookings <> count(b.id) filter (where b.is_active = 'Active')
 """
 
 COUNT_KEYS = (

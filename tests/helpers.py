@@ -37,6 +37,13 @@ TABLES = (
 _serial = itertools.count(1)
 
 
+def old_app_time(moment: datetime) -> str:
+    """A start/end time as the exams and bookings tables hold it: text, in the form the
+    replaced app writes (JavaScript's toISOString(), UTC); see 20251203001180."""
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
 class Db:
     def __init__(self, url: str, backend: PsycopgBackend) -> None:
         self.url = url
@@ -99,6 +106,9 @@ class Db:
             "is_active": "true",
         }
         row.update(values)
+        for key in ("start_time", "end_time"):
+            if isinstance(row[key], datetime):
+                row[key] = old_app_time(row[key])
         return self._insert("hubspot_mock_exams", row)
 
     def booking(
@@ -122,7 +132,7 @@ class Db:
         }
         row.update(values)
         inserted = self._insert("hubspot_bookings", row)
-        if inserted["is_active"] in ("Active", "Completed"):
+        if inserted["is_active"] == "Active":
             self.conn.execute(
                 "update hubspot_sync.hubspot_mock_exams set total_bookings = total_bookings + 1"
                 " where hubspot_id = %s",
@@ -168,7 +178,7 @@ class Db:
         return int(
             self.one(
                 "select count(*) as n from hubspot_sync.hubspot_bookings"
-                " where associated_mock_exam = %s and is_active in ('Active', 'Completed')",
+                " where associated_mock_exam = %s and is_active = 'Active'",
                 exam["hubspot_id"],
             )["n"]
         )

@@ -13,9 +13,9 @@
 --   * Who did it (app.actor) and why (app.reason) are set transaction-locally for the
 --     audit trigger (hubspot_sync.record_change).
 --
--- Seat-holding bookings are those with is_active 'Active' or 'Completed';
--- hubspot_mock_exams.total_bookings is kept equal to their count in the same
--- transaction as every change.
+-- Seats are held by Active bookings: hubspot_mock_exams.total_bookings is kept equal
+-- to their count in the same transaction as every change (the original's meaning,
+-- 20251203000900). A Completed booking holds no seat but still counts for rule 4.
 
 set local lock_timeout = '1s';
 
@@ -131,8 +131,8 @@ returns jsonb language sql immutable as $$
     'id', b.id, 'booking_id', b.booking_id, 'hubspot_id', b.hubspot_id,
     'mock_exam_id', e.id, 'mock_exam_hubspot_id', b.associated_mock_exam,
     'student_id', b.student_id, 'email', b.student_email, 'name', b.name,
-    'mock_type', b.mock_type, 'mock_set', b.mock_set, 'exam_date', b.exam_date,
-    'start_time', b.start_time, 'end_time', b.end_time, 'location', e.location,
+    'mock_type', b.mock_type, 'mock_set', b.mock_set, 'exam_date', b.exam_date::date,
+    'start_time', hubspot_sync.text_time(b.start_time), 'end_time', hubspot_sync.text_time(b.end_time), 'location', e.location,
     'attending_location', b.attending_location, 'dominant_hand', b.dominant_hand,
     'token_used', b.token_used, 'token_refunded', b.token_refunded = 'true',
     'is_active', b.is_active, 'attendance', b.attendance,
@@ -296,7 +296,7 @@ begin
      or v_exam.mock_type not in ('Situational Judgment', 'Clinical Skills', 'Mini-mock', 'Mock Discussion') then
     return _reject('EXAM_NOT_ACTIVE', 'This mock exam is not open for booking');
   end if;
-  if coalesce(v_exam.start_time, v_exam.exam_date::timestamp at time zone 'America/Toronto') <= now() then
+  if coalesce(hubspot_sync.text_time(v_exam.start_time), v_exam.exam_date::timestamp at time zone 'America/Toronto') <= now() then
     return _reject('EXAM_STARTED', 'This mock exam has already started');
   end if;
 
@@ -479,7 +479,7 @@ begin
     return _reject('BOOKING_NOT_CANCELLABLE', 'Only an active booking can be cancelled');
   end if;
   if p_admin is null and v_exam.id is not null
-     and coalesce(v_exam.start_time, v_exam.exam_date::timestamp at time zone 'America/Toronto') <= now() then
+     and coalesce(hubspot_sync.text_time(v_exam.start_time), v_exam.exam_date::timestamp at time zone 'America/Toronto') <= now() then
     return _reject('EXAM_STARTED', 'This mock exam has already started; ask the school to cancel it');
   end if;
 
@@ -600,10 +600,12 @@ begin
 end
 $$;
 
--- check_idempotency_key: whether a create with this key already produced a booking.
+-- booking_for_key: whether a create with this key already produced a booking.
 -- Read-only; book() performs the same check itself under its locks, so this is for
--- callers that want to answer a replay without taking any lock.
-create or replace function hubspot_sync.check_idempotency_key(p_key text)
+-- callers that want to answer a replay without taking any lock. Not named
+-- check_idempotency_key: production may hold the original team's function of that
+-- name (its PRD 02, parameter p_idempotency_key, another answer), which is left alone.
+create or replace function hubspot_sync.booking_for_key(p_key text)
 returns jsonb
 language plpgsql stable
 set search_path = hubspot_sync, pg_temp

@@ -6,7 +6,7 @@
 
 create or replace function hubspot_sync._exam_start(e hubspot_sync.hubspot_mock_exams)
 returns timestamptz language sql immutable as $$
-  select coalesce(e.start_time, e.exam_date::timestamp at time zone 'America/Toronto')
+  select coalesce(hubspot_sync.text_time(e.start_time), e.exam_date::timestamp at time zone 'America/Toronto')
 $$;
 
 create or replace function hubspot_sync._exam_json(e hubspot_sync.hubspot_mock_exams)
@@ -14,7 +14,7 @@ returns jsonb language sql immutable as $$
   select jsonb_build_object(
     'id', e.id, 'hubspot_id', e.hubspot_id, 'mock_exam_name', e.mock_exam_name,
     'mock_type', e.mock_type, 'mock_set', e.mock_set, 'exam_date', e.exam_date,
-    'start_time', e.start_time, 'end_time', e.end_time, 'location', e.location,
+    'start_time', hubspot_sync.text_time(e.start_time), 'end_time', hubspot_sync.text_time(e.end_time), 'location', e.location,
     'capacity', coalesce(e.capacity, 0), 'booked', coalesce(e.total_bookings, 0),
     'seats_version', e.seats_version,
     'prerequisite_exam_ids', coalesce(to_jsonb(e.prerequisite_exam_ids), '[]'::jsonb))
@@ -37,7 +37,7 @@ begin
     return _reject('INVALID_INPUT', 'mock_type must be one of Situational Judgment, Clinical Skills, Mini-mock, Mock Discussion', 'mock_type');
   end if;
   return jsonb_build_object('ok', true, 'exams', coalesce((
-    select jsonb_agg(_exam_json(e) order by e.exam_date, e.start_time, e.id)
+    select jsonb_agg(_exam_json(e) order by e.exam_date, hubspot_sync.text_time(e.start_time), e.id)
       from hubspot_mock_exams e
      where e.mock_type = p_mock_type and e.is_active = 'true'
        and e.exam_date >= (now() at time zone 'America/Toronto')::date
@@ -143,7 +143,7 @@ begin
   end if;
 
   with mine as (
-    select b, e, coalesce(_exam_start(e), b.start_time,
+    select b, e, coalesce(_exam_start(e), hubspot_sync.text_time(b.start_time),
                           b.exam_date::timestamp at time zone 'America/Toronto') as starts
       from hubspot_bookings b
       left join hubspot_mock_exams e on e.hubspot_id = b.associated_mock_exam
@@ -174,9 +174,9 @@ begin
      where b.student_id = v_contact.student_id and b.student_email = v_contact.email
        and case p_filter
              when 'upcoming' then b.is_active not in ('Cancelled', 'cancelled')
-                                  and coalesce(_exam_start(e), b.start_time) > now()
+                                  and coalesce(_exam_start(e), hubspot_sync.text_time(b.start_time)) > now()
              when 'past' then b.is_active not in ('Cancelled', 'cancelled')
-                              and coalesce(_exam_start(e), b.start_time) <= now()
+                              and coalesce(_exam_start(e), hubspot_sync.text_time(b.start_time)) <= now()
              when 'cancelled' then b.is_active in ('Cancelled', 'cancelled')
              else true
            end;

@@ -315,14 +315,14 @@ begin
           synced_at, hubspot_last_sync_at)
         values (
           v.hubspot_id, v.mock_exam_name, v.mock_type, v.mock_set::mock_set_enum, v.exam_date,
-          v.start_time, v.end_time, v.location, v.capacity, v.is_active,
+          hubspot_sync.time_text(v.start_time), hubspot_sync.time_text(v.end_time), v.location, v.capacity, v.is_active,
           v.scheduled_activation_datetime,
           (select count(*) from hubspot_bookings b
-            where b.associated_mock_exam = v.hubspot_id and b.is_active in ('Active', 'Completed')),
+            where b.associated_mock_exam = v.hubspot_id and b.is_active = 'Active'),
           now(), now())
         returning * into e;
         v_created := v_created + 1;
-      elsif (e.mock_exam_name, e.mock_type, e.mock_set::text, e.exam_date, e.start_time, e.end_time,
+      elsif (e.mock_exam_name, e.mock_type, e.mock_set::text, e.exam_date, hubspot_sync.text_time(e.start_time), hubspot_sync.text_time(e.end_time),
              e.location, e.capacity, e.is_active, e.scheduled_activation_datetime)
             is distinct from
             (v.mock_exam_name, v.mock_type, v.mock_set, v.exam_date, v.start_time, v.end_time,
@@ -330,7 +330,7 @@ begin
         update hubspot_mock_exams
            set mock_exam_name = v.mock_exam_name, mock_type = v.mock_type,
                mock_set = v.mock_set::mock_set_enum, exam_date = v.exam_date,
-               start_time = v.start_time, end_time = v.end_time, location = v.location,
+               start_time = hubspot_sync.time_text(v.start_time), end_time = hubspot_sync.time_text(v.end_time), location = v.location,
                capacity = v.capacity, is_active = v.is_active,
                scheduled_activation_datetime = v.scheduled_activation_datetime,
                updated_at = now(), synced_at = now(), hubspot_last_sync_at = now()

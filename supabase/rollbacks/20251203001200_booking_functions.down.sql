@@ -1,5 +1,5 @@
 set local lock_timeout = '1s';
-drop function if exists hubspot_sync.check_idempotency_key(text);
+drop function if exists hubspot_sync.booking_for_key(text);
 drop function if exists hubspot_sync.find_booking(text, text, text);
 drop function if exists hubspot_sync.contact_credits(text, text, text, text);
 drop function if exists hubspot_sync.cancel_booking(text, text, text, text, boolean, text);

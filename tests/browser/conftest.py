@@ -173,8 +173,9 @@ class Demo:
     def upcoming_exams(self, mock_type: str) -> list[dict[str, Any]]:
         return self.db.all(
             "select *, capacity - total_bookings as seats_left from hubspot_sync.hubspot_mock_exams"
-            " where mock_type = %s and is_active = 'true' and start_time > now()"
-            " order by start_time, id",
+            " where mock_type = %s and is_active = 'true'"
+            " and hubspot_sync.text_time(start_time) > now()"
+            " order by hubspot_sync.text_time(start_time), id",
             mock_type,
         )
 

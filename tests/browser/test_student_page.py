@@ -41,8 +41,11 @@ ALL_FIVE = dict.fromkeys(CREDIT_NAMES, 5)
 # ---------------------------------------------------------------- helpers
 
 
-def toronto_time(moment: datetime) -> str:
-    """A time as the page shows it in Toronto: "1:00 p.m."."""
+def toronto_time(moment: datetime | str) -> str:
+    """A time as the page shows it in Toronto: "1:00 p.m.". The exams table holds it as
+    text, in the old app's ISO form."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
     local = moment.astimezone(TORONTO)
     return f"{local.hour % 12 or 12}:{local.minute:02d} {'a.m.' if local.hour < 12 else 'p.m.'}"
 

@@ -245,7 +245,7 @@ def test_seat_counts_equal_seat_holding_bookings(seeded: Seeded) -> None:
         seeded.pg_url,
         """
         select e.mock_exam_name, e.capacity, e.total_bookings,
-               count(b.id) filter (where b.is_active in ('Active', 'Completed')) as held
+               count(b.id) filter (where b.is_active = 'Active') as held
           from hubspot_sync.hubspot_mock_exams e
           left join hubspot_sync.hubspot_bookings b on b.associated_mock_exam = e.hubspot_id
          group by e.id
@@ -260,8 +260,10 @@ def test_upcoming_exams_of_every_type_and_state(seeded: Seeded) -> None:
     now = datetime.now(UTC)
     exams = _rows(
         seeded.pg_url,
-        "select * from hubspot_sync.hubspot_mock_exams"
-        " where start_time > now() order by start_time",
+        "select *, hubspot_sync.text_time(start_time) as start_time,"
+        " hubspot_sync.text_time(end_time) as end_time from hubspot_sync.hubspot_mock_exams"
+        " where hubspot_sync.text_time(start_time) > now()"
+        " order by hubspot_sync.text_time(start_time)",
     )
     open_ = [e for e in exams if e["is_active"] == "true"]
     assert {e["mock_type"] for e in open_} == MOCK_TYPES
@@ -281,7 +283,8 @@ def test_upcoming_exams_of_every_type_and_state(seeded: Seeded) -> None:
         r["hubspot_id"]
         for r in _rows(
             seeded.pg_url,
-            "select hubspot_id from hubspot_sync.hubspot_mock_exams where start_time < now()",
+            "select hubspot_id from hubspot_sync.hubspot_mock_exams"
+            " where hubspot_sync.text_time(start_time) < now()",
         )
     }
     prerequisites = [e["prerequisite_exam_ids"] for e in exams if e["prerequisite_exam_ids"]]
@@ -305,7 +308,8 @@ def test_students_some_only_in_postgres(seeded: Seeded) -> None:
 def test_past_bookings_attended_missed_cancelled_and_legacy(seeded: Seeded) -> None:
     past = _rows(
         seeded.pg_url,
-        "select * from hubspot_sync.hubspot_bookings where start_time < now()",
+        "select * from hubspot_sync.hubspot_bookings"
+        " where hubspot_sync.text_time(start_time) < now()",
     )
     assert len(past) == seeded.counts["past_bookings"]
     states = {(b["is_active"], b["attendance"]) for b in past}
@@ -325,7 +329,7 @@ def test_upcoming_bookings_were_made_by_book(seeded: Seeded) -> None:
                (select a.performed_by from hubspot_sync.supabase_audit_log a
                  where a.record_id = b.id and a.operation = 'INSERT') as created_by
           from hubspot_sync.hubspot_bookings b
-         where b.start_time > now()
+         where hubspot_sync.text_time(b.start_time) > now()
         """,
     )
     assert len(upcoming) == seeded.counts["upcoming_bookings"] > 0
@@ -344,8 +348,8 @@ def test_book_spends_one_credit_of_the_demo_student(seeded: Seeded) -> None:
         exam = conn.execute(
             "select id, capacity, total_bookings from hubspot_sync.hubspot_mock_exams"
             " where mock_type = 'Situational Judgment' and is_active = 'true'"
-            "   and start_time > now() and total_bookings < capacity"
-            " order by start_time limit 1"
+            "   and hubspot_sync.text_time(start_time) > now() and total_bookings < capacity"
+            " order by hubspot_sync.text_time(start_time) limit 1"
         ).fetchone()
         assert exam is not None
         row = conn.execute(

@@ -468,12 +468,12 @@ def test_booking_the_same_exam_again_right_after_cancelling_works(db: Db) -> Non
     assert db.seats(exam) == 1 == db.held_seats(exam)
 
 
-def test_check_idempotency_key(db: Db) -> None:
+def test_booking_for_key(db: Db) -> None:
     contact = db.contact(cs_credits=1)
     booking = db.book(contact, db.exam(), p_idempotency_key="lookup-key")["booking"]
 
-    assert db.call("check_idempotency_key", p_key="lookup-key")["booking"]["id"] == booking["id"]
-    assert db.call("check_idempotency_key", p_key="never-used") == {"ok": True, "found": False}
+    assert db.call("booking_for_key", p_key="lookup-key")["booking"]["id"] == booking["id"]
+    assert db.call("booking_for_key", p_key="never-used") == {"ok": True, "found": False}
 
 
 # ------------------------------------------------------------------ audit

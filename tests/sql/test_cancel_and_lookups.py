@@ -132,11 +132,12 @@ def test_a_completed_booking_cannot_be_cancelled(db: Db) -> None:
     contact = db.contact()
     exam = db.exam()
     booking = db.booking(contact, exam, is_active="Completed", attendance="Yes")
+    seats = db.seats(exam)
 
     result = _cancel(db, str(booking["id"]), contact)
 
     assert result["code"] == "BOOKING_NOT_CANCELLABLE"
-    assert db.seats(exam) == 1
+    assert db.seats(exam) == seats
 
 
 def test_a_student_cannot_cancel_once_the_exam_started_but_an_admin_can(db: Db) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -263,6 +263,11 @@ class World:
             assert shown_total == str(held), f"seats of exam {exam['hubspot_id']}"
 
 
+def text_time(value: str) -> datetime:
+    """A start/end time as the exams table holds it (text, the old app's ISO form)."""
+    return datetime.fromisoformat(value)
+
+
 def exam_properties(row: dict[str, Any]) -> dict[str, str]:
     """An exam row as HubSpot's mock exam holds it."""
     return {
@@ -270,8 +275,8 @@ def exam_properties(row: dict[str, Any]) -> dict[str, str]:
         "mock_type": row["mock_type"],
         "mock_set": row.get("mock_set") or "",
         "exam_date": row["exam_date"].isoformat(),
-        "start_time": str(epoch_ms(row["start_time"])),
-        "end_time": str(epoch_ms(row["end_time"])),
+        "start_time": str(epoch_ms(text_time(row["start_time"]))),
+        "end_time": str(epoch_ms(text_time(row["end_time"]))),
         "location": row["location"],
         "capacity": str(row["capacity"]),
         "total_bookings": str(row["total_bookings"]),
