@@ -291,6 +291,7 @@ def _data_findings(cur: psycopg.Cursor[dict[str, object]], versions: list[str]) 
                 samples,
             )
         )
+    out += _legacy_value_findings(cur, versions)
     unique_code = _first(versions, "20251203001000")
     count, samples = _samples(
         cur,
@@ -309,6 +310,115 @@ def _data_findings(cur: psycopg.Cursor[dict[str, object]], versions: list[str]) 
             )
         )
     return out
+
+
+# A start/end time the API can read (hubspot_sync.text_time): epoch seconds or
+# milliseconds, or an ISO date-time with or without an offset.
+_READABLE_TIME = (
+    r"^\s*(\d{10}|\d{13}|\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?"
+    r" ?(Z|z|[+-]\d{2}(:?\d{2})?)?)\s*$"
+)
+
+
+def _legacy_value_findings(
+    cur: psycopg.Cursor[dict[str, object]], versions: list[str]
+) -> list[Finding]:
+    """Values the replaced system wrote that the new schema reads as they are: each is
+    reported (nothing stops), with what the migration does about it."""
+    checks = [
+        (
+            "SEAT_COUNT_DRIFT",
+            "exams whose total_bookings is not their count of Active bookings: set to that"
+            " count (the old value is kept for the rollback, the change is audited)",
+            "20251203000900",
+            f"select hubspot_id as ref from {SCHEMA}.hubspot_mock_exams e"
+            " where coalesce(e.total_bookings, 0) <> (select count(*) from"
+            f" {SCHEMA}.hubspot_bookings b where b.associated_mock_exam = e.hubspot_id"
+            " and b.is_active = 'Active') order by 1",
+        ),
+        (
+            "NONSTANDARD_STATUS",
+            "bookings whose is_active is not Active, Cancelled or Completed (e.g. lower-case"
+            " 'cancelled'): kept as written; they hold no seat and count as cancelled",
+            None,
+            f"select coalesce(hubspot_id, id::text) || '=' || coalesce(is_active, 'NULL') as ref"
+            f" from {SCHEMA}.hubspot_bookings where is_active is null"
+            " or is_active not in ('Active', 'Cancelled', 'Completed') order by 1",
+        ),
+        (
+            "LEGACY_DOMINANT_HAND",
+            "bookings whose dominant_hand is the old app's spelling ('true', 'Right', ...):"
+            " kept; read as right or left handed",
+            None,
+            f"select coalesce(hubspot_id, id::text) || '=' || dominant_hand as ref"
+            f" from {SCHEMA}.hubspot_bookings where dominant_hand is not null"
+            " and dominant_hand not in ('left', 'right') order by 1",
+        ),
+        (
+            "MISSING_HUBSPOT_ID",
+            "rows the old app made in Supabase first (hubspot_id NULL): kept; they wait for"
+            " a HubSpot id as new rows do",
+            None,
+            f"select 'booking ' || id as ref from {SCHEMA}.hubspot_bookings where hubspot_id"
+            f" is null union all select 'contact ' || id from {SCHEMA}.hubspot_contact_credits"
+            " where hubspot_id is null order by 1",
+        ),
+        (
+            "LEGACY_BOOKING_CODES",
+            "booking codes of the old form ({mock_type}-{student_id}-{date}) that repeat:"
+            " kept; the unique rule covers only new BK- codes",
+            None,
+            f"select booking_id as ref from {SCHEMA}.hubspot_bookings where booking_id not like"
+            " 'BK-%%' group by booking_id having count(*) > 1 order by 1",
+        ),
+        (
+            "UNREADABLE_TIMES",
+            "exam or booking start/end times that are not a date-time: kept as written;"
+            " read as unknown (the exam date stands in)",
+            None,
+            "select 'exam ' || hubspot_id || ' ' || coalesce(start_time, end_time) as ref"
+            f" from {SCHEMA}.hubspot_mock_exams where start_time !~ %(re)s or end_time !~ %(re)s"
+            " union all select 'booking ' || coalesce(hubspot_id, id::text)"
+            f" from {SCHEMA}.hubspot_bookings where start_time !~ %(re)s or end_time !~ %(re)s"
+            " order by 1",
+        ),
+    ]
+    out = []
+    readable = "'" + _READABLE_TIME.replace("'", "''") + "'"
+    for code, message, version, query in checks:
+        count, samples = _samples(cur, query.replace("%(re)s", readable))
+        if count:
+            out.append(
+                Finding(code, message, False, version and _first(versions, version), count, samples)
+            )
+    out += _naive_timestamp_findings(cur, versions)
+    return out
+
+
+def _naive_timestamp_findings(
+    cur: psycopg.Cursor[dict[str, object]], versions: list[str]
+) -> list[Finding]:
+    cur.execute(
+        "select table_name || '.' || column_name as ref from information_schema.columns"
+        " where table_schema = %s and table_name like 'hubspot\\_%%'"
+        " and column_name in ('created_at', 'updated_at', 'synced_at')"
+        " and data_type = 'timestamp without time zone' order by 1",
+        (SCHEMA,),
+    )
+    columns = tuple(str(row["ref"]) for row in cur.fetchall())
+    if not columns:
+        return []
+    return [
+        Finding(
+            "NAIVE_TIMESTAMPS",
+            "timestamp columns without time zone (the old app's UTC wall-clock times): made"
+            " timestamptz read as UTC, in the catalogue only (no rewrite)",
+            False,
+            _first(versions, "20251203000010"),
+            len(columns),
+            columns[:SAMPLE_SIZE],
+        )
+    ]
 
 
 def _invalid_indexes(cur: psycopg.Cursor[dict[str, object]]) -> list[Finding]:
@@ -432,7 +542,10 @@ def _table_findings(wants: _Creates, now: _Catalogue, made: set[str]) -> list[Fi
         out.append(
             Finding(
                 "TABLE_CLASH",
-                f"{SCHEMA}.{table} already exists and differs from the migration's: {detail}",
+                f"{SCHEMA}.{table} already exists and differs from the migration's: {detail}."
+                " If nothing reads it (the replaced app never used the dual-ID attempt's"
+                f" supabase_audit_log), rename it: ALTER TABLE {SCHEMA}.{table} RENAME TO"
+                f" {table}_before_migration; then run up again",
                 True,
                 wants.version,
             )

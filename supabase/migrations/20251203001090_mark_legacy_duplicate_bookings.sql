@@ -5,7 +5,9 @@
 -- other row: each such group keeps its first booking under the rule, and the later
 -- ones are marked `legacy_duplicate`, which the unique index leaves out. The marking is
 -- audited (supabase_audit_log, actor migration:20251203001090). ./run migrate check
--- lists the groups beforehand.
+-- lists the groups beforehand. "First" is the earliest created_at; the baseline leaves
+-- created_at NULL where the old app sent none, so HubSpot record ids (which grow with
+-- time) order the rest.
 --
 -- If the old app makes a new duplicate between this file and the index (it can until
 -- it is switched off), the index build fails and leaves nothing; roll back to
@@ -21,7 +23,8 @@ update hubspot_sync.hubspot_bookings b
    set legacy_duplicate = true
   from (select id,
                row_number() over (partition by student_id, student_email, exam_date, mock_type
-                                  order by created_at nulls first, id) as n
+                                  order by created_at nulls first,
+                                           length(hubspot_id) nulls last, hubspot_id, id) as n
           from hubspot_sync.hubspot_bookings
          where is_active in ('Active', 'Completed')) ranked
  where b.id = ranked.id and ranked.n > 1 and not b.legacy_duplicate;

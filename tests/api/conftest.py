@@ -9,6 +9,7 @@ import os
 import random
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -51,23 +52,18 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
-@pytest.fixture(scope="session", params=["direct", "pgbouncer"])
-def api_server(request: pytest.FixtureRequest, database_url: str, redis_url: str) -> Iterator[str]:
-    """The API on a free port, configured like production through the environment.
-    Every API test runs twice: with DATABASE_URL straight to PostgreSQL, and through a
-    real transaction-mode pooler, as production reaches Supabase (port 6543): a
-    prepared statement or session state that leaks across transactions fails there."""
+@contextmanager
+def running_api(database_url: str, redis_url: str) -> Iterator[str]:
+    """The API on a free port, configured like production through the environment
+    (DATABASE_URL, REDIS_URL, no HubSpot token); on exit the process's database and
+    Redis clients and the environment are as they were."""
     saved = {k: os.environ.get(k) for k in ("DATABASE_URL", "REDIS_URL", "HUBSPOT_ACCESS_TOKEN")}
-    if request.param == "pgbouncer":
-        pooler = request.getfixturevalue("pooler")
-        os.environ["DATABASE_URL"] = pooler.url(database_url)
-    else:
-        os.environ["DATABASE_URL"] = database_url
+    os.environ["DATABASE_URL"] = database_url
     os.environ["REDIS_URL"] = redis_url
     os.environ.pop("HUBSPOT_ACCESS_TOKEN", None)
     config.settings.cache_clear()
-    db.use_backend(None)
-    lib_redis.use_redis(lib_redis.from_settings(config.settings()))
+    previous_db = db.use_backend(None)
+    previous_redis = lib_redis.use_redis(lib_redis.from_settings(config.settings()))
     server = make_server(
         "127.0.0.1",
         0,
@@ -77,21 +73,35 @@ def api_server(request: pytest.FixtureRequest, database_url: str, redis_url: str
     )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    previous = db.use_backend(None)
-    if previous is not None:
-        previous.close()
-    old_redis = lib_redis.use_redis(None)
-    if old_redis is not None:
-        old_redis.close()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    config.settings.cache_clear()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        ours = db.use_backend(previous_db)
+        if ours is not None:
+            ours.close()
+        our_redis = lib_redis.use_redis(previous_redis)
+        if our_redis is not None:
+            our_redis.close()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        config.settings.cache_clear()
+
+
+@pytest.fixture(scope="session", params=["direct", "pgbouncer"])
+def api_server(request: pytest.FixtureRequest, database_url: str, redis_url: str) -> Iterator[str]:
+    """Every API test runs twice: with DATABASE_URL straight to PostgreSQL, and through a
+    real transaction-mode pooler, as production reaches Supabase (port 6543): a
+    prepared statement or session state that leaks across transactions fails there."""
+    url = database_url
+    if request.param == "pgbouncer":
+        url = request.getfixturevalue("pooler").url(database_url)
+    with running_api(url, redis_url) as base:
+        yield base
 
 
 def _path_template(path: str) -> str | None:
