@@ -935,6 +935,17 @@ class _App:
         for group in groups:
             for condition in group.get("filters") or []:
                 _check_filter(condition)
+        if object_type.type_id == CONTACTS:
+            # Contacts' last-modified property is `lastmodifieddate`; a search of
+            # contacts on `hs_lastmodifieddate` is reported (HubSpot community) to match
+            # nothing, so the stand-in refuses it rather than answer as if it worked.
+            named = [c.get("propertyName") for g in groups for c in g.get("filters") or []]
+            named += [s.get("propertyName") for s in body.get("sorts") or [] if isinstance(s, dict)]
+            if "hs_lastmodifieddate" in named:
+                raise _bad_request(
+                    "contacts are searched on lastmodifieddate, not hs_lastmodifieddate",
+                    "VALIDATION_ERROR",
+                )
         limit = int(body.get("limit") or 10)
         if not 0 < limit <= SEARCH_PAGE_LIMIT:
             raise _bad_request(f"limit must be between 1 and {SEARCH_PAGE_LIMIT}")

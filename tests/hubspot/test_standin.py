@@ -418,6 +418,27 @@ def test_search_by_modified_date_takes_epoch_milliseconds(
     assert [r["properties"]["booking_id"] for r in page.json()["results"]] == ["new"]
 
 
+def test_contacts_are_searched_on_lastmodifieddate(raw: Raw, standin: HubSpotStandIn) -> None:
+    """Contacts' last-modified property is `lastmodifieddate`; a contact search on the
+    custom objects' `hs_lastmodifieddate` is refused, as a filter or as a sort."""
+    standin.put(CONTACTS, {"email": "late@example.com"})
+    by_custom = _search(raw, {"filterGroups": [_flt("hs_lastmodifieddate", "GTE", "0")]})
+    assert by_custom.status_code == 400
+    sorted_by_custom = _search(
+        raw, {"sorts": [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}]}
+    )
+    assert sorted_by_custom.status_code == 400
+    page = _search(
+        raw,
+        {
+            "filterGroups": [_flt("lastmodifieddate", "GTE", "0")],
+            "sorts": [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}],
+            "properties": ["email"],
+        },
+    )
+    assert [r["properties"]["email"] for r in page.json()["results"]] == ["late@example.com"]
+
+
 def test_search_lags_new_records_when_asked(standin: HubSpotStandIn) -> None:
     with serve(TOKEN, search_lag_ms=300) as lagging:
         lagging.put(CONTACTS, {"email": "new@example.com"})

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from lib.hubspot.client import CONTACTS
 from lib.hubspot.mapping import MappingError, parse_ms
 from lib.hubspot.sync_run import Run, SyncFailure
 
@@ -31,9 +32,18 @@ def chunks[T](items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
+def modified_property(object_type: str) -> str:
+    """The last-modified property a type's search can filter and sort on: contacts have
+    `lastmodifieddate` (searching contacts on `hs_lastmodifieddate` is reported not to
+    work), custom objects `hs_lastmodifieddate`."""
+    return "lastmodifieddate" if object_type in (CONTACTS, "contacts") else "hs_lastmodifieddate"
+
+
 def modified_ms(record: Mapping[str, Any]) -> int | None:
+    """When HubSpot last modified the record (either type's property, as read)."""
+    properties = record.get("properties") or {}
     try:
-        return parse_ms((record.get("properties") or {}).get("hs_lastmodifieddate"))
+        return parse_ms(properties.get("lastmodifieddate") or properties.get("hs_lastmodifieddate"))
     except MappingError:
         return None
 
@@ -64,6 +74,7 @@ def modified_since(
     de-duplicated)."""
     found: dict[str, dict[str, Any]] = {}
     since = since_ms
+    modified = modified_property(object_type)
     while True:
         after: str | None = None
         seen = 0
@@ -76,7 +87,7 @@ def modified_since(
                     {
                         "filters": [
                             {
-                                "propertyName": "hs_lastmodifieddate",
+                                "propertyName": modified,
                                 "operator": "GTE",
                                 "value": str(since),
                             },
@@ -84,10 +95,10 @@ def modified_since(
                         ]
                     }
                 ],
-                [*properties, "hs_lastmodifieddate"],
+                [*(p for p in properties if p != "hs_lastmodifieddate"), modified],
                 limit=SEARCH_PAGE,
                 after=after,
-                sorts=[{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}],
+                sorts=[{"propertyName": modified, "direction": "ASCENDING"}],
             )
             for record in page.results:
                 found[str(record["id"])] = record
