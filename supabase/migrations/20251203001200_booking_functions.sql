@@ -136,7 +136,7 @@ returns jsonb language sql immutable as $$
     'attending_location', b.attending_location, 'dominant_hand', b.dominant_hand,
     'token_used', b.token_used, 'token_refunded', b.token_refunded = 'true',
     'is_active', b.is_active, 'attendance', b.attendance,
-    'created_at', b.created_at, 'updated_at', b.updated_at)
+    'created_at', b.created_at at time zone 'UTC', 'updated_at', b.updated_at at time zone 'UTC')
 $$;
 
 -- Seat count of one exam as the API and Redis see it. `version` orders the copies
@@ -210,6 +210,7 @@ create or replace function hubspot_sync.book(
 ) returns jsonb
 language plpgsql
 set search_path = hubspot_sync, pg_temp
+set timezone = 'UTC'
 -- A booking waits at most 3 s for its locks (pretix's figure): past that the exam is
 -- in a stampede and the caller gets a retryable 503 instead of a hung request.
 set lock_timeout = '3s'
@@ -429,6 +430,7 @@ create or replace function hubspot_sync.cancel_booking(
 ) returns jsonb
 language plpgsql
 set search_path = hubspot_sync, pg_temp
+set timezone = 'UTC'
 set lock_timeout = '3s'  -- as book()
 as $$
 declare
@@ -533,6 +535,7 @@ create or replace function hubspot_sync.contact_credits(
 ) returns jsonb
 language plpgsql stable
 set search_path = hubspot_sync, pg_temp
+set timezone = 'UTC'
 as $$
 declare
   v_contact hubspot_contact_credits;
@@ -573,6 +576,7 @@ create or replace function hubspot_sync.find_booking(
 ) returns jsonb
 language plpgsql stable
 set search_path = hubspot_sync, pg_temp
+set timezone = 'UTC'
 as $$
 declare
   v_student_id text := _student_id(p_student_id);
@@ -609,6 +613,7 @@ create or replace function hubspot_sync.booking_for_key(p_key text)
 returns jsonb
 language plpgsql stable
 set search_path = hubspot_sync, pg_temp
+set timezone = 'UTC'
 as $$
 declare
   v_booking hubspot_bookings;

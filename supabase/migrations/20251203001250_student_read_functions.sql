@@ -31,6 +31,7 @@ create or replace function hubspot_sync.available_exams(p_mock_type text)
 returns jsonb
 language plpgsql stable
 set search_path = hubspot_sync, pg_temp
+set timezone = 'UTC'
 as $$
 begin
   if not coalesce(_mock_type_ok(p_mock_type), false) then
@@ -51,6 +52,7 @@ create or replace function hubspot_sync.exam_seats(p_exam_ids text[])
 returns jsonb
 language plpgsql stable
 set search_path = hubspot_sync, pg_temp
+set timezone = 'UTC'
 as $$
 begin
   if p_exam_ids is null or cardinality(p_exam_ids) > 500 then
@@ -72,6 +74,7 @@ create or replace function hubspot_sync.validate_credits(p_student_id text, p_em
 returns jsonb
 language plpgsql stable
 set search_path = hubspot_sync, pg_temp
+set timezone = 'UTC'
 as $$
 declare
   v_contact hubspot_contact_credits;
@@ -119,6 +122,7 @@ create or replace function hubspot_sync.list_bookings(
 ) returns jsonb
 language plpgsql stable
 set search_path = hubspot_sync, pg_temp
+set timezone = 'UTC'
 as $$
 declare
   v_contact hubspot_contact_credits;
@@ -214,6 +218,7 @@ create or replace function hubspot_sync.store_hubspot_contact(
 ) returns jsonb
 language plpgsql
 set search_path = hubspot_sync, pg_temp
+set timezone = 'UTC'
 as $$
 declare
   v_contact hubspot_contact_credits;

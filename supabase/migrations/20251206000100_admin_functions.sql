@@ -15,6 +15,7 @@ create or replace function hubspot_sync.adjust_credits(
 ) returns jsonb
 language plpgsql
 set search_path = hubspot_sync, pg_temp
+set timezone = 'UTC'
 set lock_timeout = '3s'  -- as book()
 as $$
 declare
@@ -86,6 +87,7 @@ create or replace function hubspot_sync.find_students(p_query text)
 returns jsonb
 language plpgsql stable
 set search_path = hubspot_sync, pg_temp
+set timezone = 'UTC'
 as $$
 declare
   v_query text := lower(btrim(p_query));
@@ -110,6 +112,7 @@ create or replace function hubspot_sync.student_detail(p_contact_id text)
 returns jsonb
 language plpgsql stable
 set search_path = hubspot_sync, pg_temp
+set timezone = 'UTC'
 as $$
 declare
   v_contact hubspot_contact_credits;

@@ -25,7 +25,8 @@ begin
        is distinct from
        (to_jsonb(old) - array['updated_at', 'synced_at', 'hubspot_last_sync_at', 'hubspot_id',
                               'associated_contact_id']) then
-      new.updated_at := greatest(clock_timestamp(), old.updated_at + interval '1 microsecond');
+      -- updated_at is the replaced system's naive timestamp, holding UTC.
+      new.updated_at := greatest(timezone('UTC', clock_timestamp()), old.updated_at + interval '1 microsecond');
     elsif new.updated_at is null then
       new.updated_at := old.updated_at;
     end if;

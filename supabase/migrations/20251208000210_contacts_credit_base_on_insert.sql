@@ -11,6 +11,7 @@ set local lock_timeout = '1s';
 create or replace function hubspot_sync._credit_base_on_insert() returns trigger
 language plpgsql
 set search_path = hubspot_sync, pg_temp
+set timezone = 'UTC'
 as $$
 begin
   insert into sync_contact_credits (contact_id, hubspot_id, base, base_marker, merged_at)

@@ -27,6 +27,7 @@ create or replace function hubspot_sync._sync_hold(p_run_id uuid)
 returns boolean
 language plpgsql
 set search_path = hubspot_sync, pg_temp
+set timezone = 'UTC'
 as $$
 begin
   update sync_lease
@@ -52,6 +53,7 @@ create or replace function hubspot_sync.sync_begin(
 ) returns jsonb
 language plpgsql
 set search_path = hubspot_sync, pg_temp
+set timezone = 'UTC'
 set lock_timeout = '5s'  -- waits only for a running batch of the current holder to commit
 as $$
 declare
@@ -124,6 +126,7 @@ create or replace function hubspot_sync._sync_report(p_run_id uuid, p_report jso
 returns void
 language sql
 set search_path = hubspot_sync, pg_temp
+set timezone = 'UTC'
 as $$
   update sync_runs
      set phases = coalesce(p_report -> 'phases', phases),
@@ -149,6 +152,7 @@ create or replace function hubspot_sync._sync_errors(p_run_id uuid, p_errors jso
 returns void
 language sql
 set search_path = hubspot_sync, pg_temp
+set timezone = 'UTC'
 as $$
   insert into sync_run_errors (run_id, phase, record_id, hubspot_id, severity, category, message, correlation_id)
   select p_run_id, left(x.phase, 40), left(x.record_id, 200), left(x.hubspot_id, 64),
@@ -166,6 +170,7 @@ create or replace function hubspot_sync.sync_progress(p_run_id uuid, p_report te
 returns jsonb
 language plpgsql
 set search_path = hubspot_sync, pg_temp
+set timezone = 'UTC'
 as $$
 begin
   if not _sync_hold(p_run_id) then
@@ -182,6 +187,7 @@ create or replace function hubspot_sync.sync_checkpoint(p_run_id uuid, p_key tex
 returns jsonb
 language plpgsql
 set search_path = hubspot_sync, pg_temp
+set timezone = 'UTC'
 as $$
 begin
   if p_key not in ('exams_watermark', 'contacts_watermark', 'full_pass') then
@@ -209,6 +215,7 @@ create or replace function hubspot_sync.sync_finish(p_run_id uuid, p_status text
 returns jsonb
 language plpgsql
 set search_path = hubspot_sync, pg_temp
+set timezone = 'UTC'
 as $$
 begin
   if p_status not in ('succeeded', 'partial', 'deadline', 'daily_limit', 'rate_limited',
@@ -231,6 +238,7 @@ create or replace function hubspot_sync.sync_schedule(p_full_every_s int)
 returns jsonb
 language plpgsql stable
 set search_path = hubspot_sync, pg_temp
+set timezone = 'UTC'
 as $$
 declare
   v_last timestamptz;
@@ -248,6 +256,7 @@ create or replace function hubspot_sync.sync_pending_counts(p_full boolean)
 returns jsonb
 language sql stable
 set search_path = hubspot_sync, pg_temp
+set timezone = 'UTC'
 as $$
   select jsonb_build_object(
     'ok', true,
@@ -261,7 +270,7 @@ as $$
                             coalesce(c.shared_mock_credits, 0)])),
     'bookings', (select count(*) from hubspot_bookings
                   where p_full or hubspot_id is null or hubspot_last_sync_at is null
-                     or updated_at > hubspot_last_sync_at),
+                     or updated_at > (hubspot_last_sync_at at time zone 'UTC')),
     'seats', (select count(*) from hubspot_mock_exams e left join sync_exam_seats s on s.exam_id = e.id
                where p_full or s.exam_id is null or e.seats_version > s.pushed_seats_version
                   or coalesce(e.total_bookings, 0) <> s.pushed_total))
@@ -284,6 +293,7 @@ create or replace function hubspot_sync.sync_exams_pulled(p_run_id uuid, p_items
 returns jsonb
 language plpgsql
 set search_path = hubspot_sync, pg_temp
+set timezone = 'UTC'
 set lock_timeout = '3s'  -- as book(): an exam row is held only for a booking's few ms
 as $$
 declare
@@ -366,6 +376,7 @@ create or replace function hubspot_sync.sync_contacts_pending(p_after uuid, p_li
 returns jsonb
 language sql stable
 set search_path = hubspot_sync, pg_temp
+set timezone = 'UTC'
 as $$
   select jsonb_build_object('ok', true, 'contacts', coalesce(jsonb_agg(to_jsonb(r) order by r.id), '[]'))
     from (select id, student_id, email, firstname, lastname, ndecc_exam_date
@@ -382,6 +393,7 @@ create or replace function hubspot_sync.sync_contacts_linked(p_run_id uuid, p_it
 returns jsonb
 language plpgsql
 set search_path = hubspot_sync, pg_temp
+set timezone = 'UTC'
 set lock_timeout = '3s'
 as $$
 declare
@@ -430,6 +442,7 @@ create or replace function hubspot_sync.sync_credit_candidates(p_after uuid, p_l
 returns jsonb
 language sql stable
 set search_path = hubspot_sync, pg_temp
+set timezone = 'UTC'
 as $$
   select jsonb_build_object('ok', true, 'contacts', coalesce(jsonb_agg(to_jsonb(r) order by r.id), '[]'))
     from (select c.id, c.hubspot_id
@@ -453,6 +466,7 @@ create or replace function hubspot_sync.sync_credit_watch(p_items text)
 returns jsonb
 language sql stable
 set search_path = hubspot_sync, pg_temp
+set timezone = 'UTC'
 as $$
   select jsonb_build_object('ok', true, 'contacts', coalesce(jsonb_agg(jsonb_build_object(
            'id', c.id, 'hubspot_id', c.hubspot_id) order by c.id), '[]'))
@@ -504,6 +518,7 @@ create or replace function hubspot_sync.sync_merge_credits(p_run_id uuid, p_push
 returns jsonb
 language plpgsql
 set search_path = hubspot_sync, pg_temp
+set timezone = 'UTC'
 set lock_timeout = '3s'  -- as book(): a contact row is held only for a booking's few ms
 as $$
 declare
@@ -653,6 +668,7 @@ create or replace function hubspot_sync.sync_confirm_credits(
 ) returns jsonb
 language plpgsql
 set search_path = hubspot_sync, pg_temp
+set timezone = 'UTC'
 as $$
 declare
   v_landed int;
@@ -689,6 +705,7 @@ create or replace function hubspot_sync.sync_bookings_pending(p_after uuid, p_li
 returns jsonb
 language plpgsql stable
 set search_path = hubspot_sync, pg_temp
+set timezone = 'UTC'
 as $$
 declare
   v_after uuid := coalesce(p_after, '00000000-0000-0000-0000-000000000000');
@@ -704,7 +721,8 @@ begin
     select array_agg(id order by id) into v_ids from (
       select b.id from hubspot_bookings b
        where b.id > v_after
-         and (b.hubspot_id is null or b.hubspot_last_sync_at is null or b.updated_at > b.hubspot_last_sync_at)
+         and (b.hubspot_id is null or b.hubspot_last_sync_at is null
+              or b.updated_at > (b.hubspot_last_sync_at at time zone 'UTC'))
        order by b.id limit v_limit) r;
   end if;
   return jsonb_build_object('ok', true, 'bookings', coalesce((
@@ -737,6 +755,7 @@ create or replace function hubspot_sync.sync_bookings_written(p_run_id uuid, p_i
 returns jsonb
 language plpgsql
 set search_path = hubspot_sync, pg_temp
+set timezone = 'UTC'
 set lock_timeout = '3s'  -- as cancel_booking(): a booking row is held for a few ms
 as $$
 declare
@@ -789,6 +808,7 @@ create or replace function hubspot_sync.sync_seats_pending(p_after uuid, p_limit
 returns jsonb
 language sql stable
 set search_path = hubspot_sync, pg_temp
+set timezone = 'UTC'
 as $$
   select jsonb_build_object('ok', true, 'exams', coalesce(jsonb_agg(to_jsonb(r) order by r.id), '[]'))
     from (select e.id, e.hubspot_id, coalesce(e.total_bookings, 0) as total_bookings, e.seats_version
@@ -807,6 +827,7 @@ create or replace function hubspot_sync.sync_seats_pushed(p_run_id uuid, p_items
 returns jsonb
 language plpgsql
 set search_path = hubspot_sync, pg_temp
+set timezone = 'UTC'
 as $$
 begin
   if not _sync_hold(p_run_id) then

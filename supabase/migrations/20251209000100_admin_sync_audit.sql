@@ -44,13 +44,14 @@ create or replace function hubspot_sync.admin_sync_status()
 returns jsonb
 language sql stable
 set search_path = hubspot_sync, pg_temp
+set timezone = 'UTC'
 as $$
   with
   contacts_new as (
-    select count(*) as n, min(created_at) as oldest
+    select count(*) as n, min(created_at) at time zone 'UTC' as oldest
       from hubspot_contact_credits where hubspot_id is null),
   contacts_credits as (
-    select count(*) as n, min(c.updated_at) as oldest
+    select count(*) as n, min(c.updated_at) at time zone 'UTC' as oldest
       from hubspot_contact_credits c
       left join sync_contact_credits s on s.contact_id = c.id
      where c.hubspot_id is not null
@@ -58,15 +59,15 @@ as $$
             or s.hubspot_id is distinct from c.hubspot_id
             or s.base is distinct from _credit_vector(c))),
   bookings_new as (
-    select count(*) as n, min(created_at) as oldest
+    select count(*) as n, min(created_at) at time zone 'UTC' as oldest
       from hubspot_bookings where hubspot_id is null),
   bookings_changed as (
-    select count(*) as n, min(updated_at) as oldest
+    select count(*) as n, min(updated_at) at time zone 'UTC' as oldest
       from hubspot_bookings
      where hubspot_id is not null
-       and (hubspot_last_sync_at is null or updated_at > hubspot_last_sync_at)),
+       and (hubspot_last_sync_at is null or updated_at > (hubspot_last_sync_at at time zone 'UTC'))),
   seats as (
-    select count(*) as n, min(e.updated_at) as oldest
+    select count(*) as n, min(e.updated_at) at time zone 'UTC' as oldest
       from hubspot_mock_exams e left join sync_exam_seats s on s.exam_id = e.id
      where s.exam_id is null or e.seats_version > s.pushed_seats_version
         or coalesce(e.total_bookings, 0) <> s.pushed_total),
@@ -126,6 +127,7 @@ create or replace function hubspot_sync.admin_sync_runs(p_page int, p_limit int,
 returns jsonb
 language plpgsql stable
 set search_path = hubspot_sync, pg_temp
+set timezone = 'UTC'
 as $$
 declare
   v_total bigint;
@@ -157,6 +159,7 @@ create or replace function hubspot_sync.admin_sync_run(p_run_id text, p_error_li
 returns jsonb
 language plpgsql stable
 set search_path = hubspot_sync, pg_temp
+set timezone = 'UTC'
 as $$
 declare
   v_run sync_runs;
@@ -192,6 +195,7 @@ create or replace function hubspot_sync.admin_sync_history(p_days int)
 returns jsonb
 language plpgsql stable
 set search_path = hubspot_sync, pg_temp
+set timezone = 'UTC'
 as $$
 begin
   if p_days is null or p_days not between 1 and 31 then
@@ -212,6 +216,7 @@ create or replace function hubspot_sync.admin_sync_lease()
 returns jsonb
 language sql stable
 set search_path = hubspot_sync, pg_temp
+set timezone = 'UTC'
 as $$
   select jsonb_build_object('ok', true, 'held', l.run_id is not null,
                             'run_id', l.run_id, 'expires_at', l.expires_at)
@@ -226,6 +231,7 @@ create or replace function hubspot_sync.admin_search(p_query text)
 returns jsonb
 language plpgsql stable
 set search_path = hubspot_sync, pg_temp
+set timezone = 'UTC'
 as $$
 declare
   v_query text := btrim(p_query);
@@ -256,6 +262,7 @@ create or replace function hubspot_sync.admin_booking(p_ref text)
 returns jsonb
 language plpgsql stable
 set search_path = hubspot_sync, pg_temp
+set timezone = 'UTC'
 as $$
 declare
   v_found jsonb := find_booking(p_ref);
@@ -275,7 +282,7 @@ begin
       'hubspot_id', v_booking.hubspot_id,
       'hubspot_last_sync_at', v_booking.hubspot_last_sync_at,
       'in_step', v_booking.hubspot_id is not null and v_booking.hubspot_last_sync_at is not null
-                 and v_booking.updated_at <= v_booking.hubspot_last_sync_at),
+                 and v_booking.updated_at <= (v_booking.hubspot_last_sync_at at time zone 'UTC')),
     'history', coalesce((
       select jsonb_agg(jsonb_build_object(
                'at', a.performed_at, 'by', a.performed_by, 'reason', a.reason,

@@ -19,6 +19,7 @@ create or replace function hubspot_sync.sync_daily_budget(p_run_id uuid, p_daily
 returns jsonb
 language sql
 set search_path = hubspot_sync, pg_temp
+set timezone = 'UTC'
 as $$
   update sync_runs
      set daily_limit = coalesce(p_daily_limit, daily_limit),

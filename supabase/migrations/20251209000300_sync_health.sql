@@ -7,6 +7,7 @@ create or replace function hubspot_sync.sync_health()
 returns jsonb
 language sql stable
 set search_path = hubspot_sync, pg_temp
+set timezone = 'UTC'
 as $$
   select jsonb_build_object(
     'ok', true,

@@ -10,5 +10,5 @@ returns jsonb language sql immutable as $$
     'attending_location', b.attending_location, 'dominant_hand', b.dominant_hand,
     'token_used', b.token_used, 'token_refunded', b.token_refunded = 'true',
     'is_active', b.is_active, 'attendance', b.attendance,
-    'created_at', b.created_at, 'updated_at', b.updated_at)
+    'created_at', b.created_at at time zone 'UTC', 'updated_at', b.updated_at at time zone 'UTC')
 $$;

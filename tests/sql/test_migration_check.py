@@ -122,7 +122,7 @@ def test_each_data_quirk_is_reported_with_its_count_and_ids(
     # The two bookings hold seats the exam's count (0) never had; the baseline's
     # timestamps are naive: both reported, neither stops.
     assert "note SEAT_COUNT_DRIFT [20251203000900]: 1 " in out
-    assert "note NAIVE_TIMESTAMPS [20251203000010]: 9 " in out
+    assert "note NAIVE_TIMESTAMPS: 9 " in out
     assert "5 findings, 1 that would stop the migration" in out
 
     # `up` runs it first and changes nothing.

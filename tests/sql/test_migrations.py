@@ -97,7 +97,7 @@ def _snapshot(url: str) -> dict[str, list[dict[str, Any]]]:
 
 
 def _as_utc(value: Any) -> Any:
-    """The baseline's naive timestamps hold UTC (20251203000010..30 read them so)."""
+    """The baseline's naive timestamps hold UTC (and stay naive after the migrations)."""
     if isinstance(value, datetime) and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value
