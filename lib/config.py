@@ -34,6 +34,11 @@ def _str(name: str) -> str | None:
     return value or None
 
 
+def _names(name: str) -> tuple[str, ...]:
+    """A comma-separated list (empty items dropped); () when unset."""
+    return tuple(item.strip() for item in os.environ.get(name, "").split(",") if item.strip())
+
+
 def _url(name: str, default: str) -> str:
     value = _str(name) or default
     if not value.startswith(("https://", "http://")):
@@ -77,6 +82,21 @@ class Settings:
     # Association (v4) calls per rolling 10 s: HubSpot counts them in a budget of
     # their own, 150 per 10 s on Professional and Enterprise.
     hubspot_associations_per_10s: int = 150
+    # The options of the portal's booking property attending_location (an enumeration:
+    # HubSpot refuses any other value). The replaced system's six, unless set.
+    hubspot_attending_locations: tuple[str, ...] = (
+        "Mississauga",
+        "Calgary",
+        "Vancouver",
+        "Montreal",
+        "Richmond Hill",
+        "Online",
+    )
+    # The portal's association types from a booking to its contact and to its mock exam
+    # (USER_DEFINED, labelled; the school's reports and workflows read these): type ids
+    # are per portal. The replaced system's: 1289 and 1291.
+    hubspot_booking_contact_association: int = 1289
+    hubspot_booking_exam_association: int = 1291
     # Vercel's cron sends it as `Authorization: Bearer <secret>`; None: the cron
     # endpoint refuses every call.
     cron_secret: str | None = None
@@ -121,6 +141,14 @@ def settings() -> Settings:
         hubspot_rate_limit_per_10s=_int("HUBSPOT_RATE_LIMIT_PER_10S", 190, 1, 1000),
         hubspot_search_per_s=_int("HUBSPOT_SEARCH_PER_S", 5, 1, 50),
         hubspot_associations_per_10s=_int("HUBSPOT_ASSOCIATIONS_PER_10S", 150, 1, 1000),
+        hubspot_attending_locations=_names("HUBSPOT_ATTENDING_LOCATIONS")
+        or Settings.hubspot_attending_locations,
+        hubspot_booking_contact_association=_int(
+            "HUBSPOT_BOOKING_CONTACT_ASSOCIATION", 1289, 1, 2_147_483_647
+        ),
+        hubspot_booking_exam_association=_int(
+            "HUBSPOT_BOOKING_EXAM_ASSOCIATION", 1291, 1, 2_147_483_647
+        ),
         cron_secret=_str("CRON_SECRET"),
         sync_time_budget_s=_int("SYNC_TIME_BUDGET_S", 240, 5, 3600),
         supabase_jwt_secret=_str("SUPABASE_JWT_SECRET"),

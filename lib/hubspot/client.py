@@ -335,7 +335,8 @@ class RecordError:
 
     `id`: the input's id (upsert, update, read) or, for a create, its
     objectWriteTraceId; None when HubSpot named no input. `status`: 207 for an entry
-    of a multi-status answer, 409 for a conflict isolated by splitting the batch."""
+    of a multi-status answer, 409 or 400 for a conflict or a refused value isolated by
+    splitting the batch."""
 
     id: str | None
     status: int
@@ -661,15 +662,21 @@ class HubSpotClient:
         result: BatchResult,
         kind: Kind = "general",
     ) -> None:
-        """Send one chunk; split it in halves on a whole-batch 409."""
+        """Send one chunk; split it in halves when HubSpot refuses it whole for what one
+        of its records holds: a 409 (a unique value taken), or a 400 naming a property
+        (a value outside an enumeration's options, a read-only property). HubSpot
+        answers per record (207) only for batch create; an update or upsert with one
+        bad record fails whole, and without the split that record would block its
+        neighbours on every run. The halves go on until the bad records stand alone,
+        each then reported as a RecordError; the rest are written in the same call."""
         answer = self._request("POST", path, kind=kind, body=wrap(inputs), retry_safe=retry_safe)
-        if answer.status == 409:
+        if answer.status == 409 or _refuses_a_value(answer):
             if len(inputs) == 1:
                 result.errors.append(
                     RecordError(
                         ids(inputs[0]),
-                        409,
-                        "CONFLICT",
+                        answer.status,
+                        _category(answer.body) if answer.status == 400 else "CONFLICT",
                         _message(answer),
                         answer.correlation_id,
                         _code(answer.body),
@@ -1030,6 +1037,15 @@ def _category(body: Any) -> str:
     if isinstance(body, dict):
         return str(body.get("category") or body.get("errorType") or "UNKNOWN")
     return "UNKNOWN"
+
+
+def _refuses_a_value(answer: _Answer) -> bool:
+    """A whole-batch 400 that names a property: one record's value was refused (a
+    request-shape error names none, and splitting it would only repeat it)."""
+    return answer.status == 400 and any(
+        isinstance(detail.get("context"), dict) and detail["context"].get("propertyName")
+        for detail in _details(answer.body)
+    )
 
 
 def _details(body: Any) -> list[Mapping[str, Any]]:

@@ -58,13 +58,6 @@ class MappingError(ValueError):
     """A HubSpot record this system cannot take as it is (the message says why)."""
 
 
-def is_new_code(booking_id: str | None) -> bool:
-    """A booking code of this system (BK-YYYYMMDD-XXXXXX): unique (the database's
-    uq_bookings_booking_code covers every 'BK-%' code), so HubSpot can upsert by it.
-    Older codes repeat and are updated by HubSpot id instead."""
-    return bool(booking_id and booking_id.startswith("BK-"))
-
-
 # ------------------------------------------------------------------ times
 
 
@@ -192,15 +185,16 @@ def _timestamp_ms(value: Any) -> str:
 
 
 def booking_properties(row: Mapping[str, Any]) -> dict[str, str]:
-    """The booking as HubSpot's booking object holds it. Never the properties HubSpot
-    computes from the associated exam (mock_type, exam_date, location, start_time,
-    end_time): writing those fails the record with READ_ONLY_VALUE. Nor booking_id: a
+    """The booking as HubSpot's booking object holds it: only properties the replaced
+    system wrote (its create and its admin updates). Never the ones the portal
+    calculates: from the associated exam (mock_type, exam_date, location, start_time,
+    end_time), nor student_id, which the replaced system only ever read: writing any of
+    those fails the record with READ_ONLY_VALUE. Nor booking_id: a
     code never changes; an upsert sets it on the record it creates, and a legacy code
     (not unique) written again could clash with its namesake."""
     return {
         "name": row.get("name") or "",
         "email": row.get("email") or "",
-        "student_id": row.get("student_id") or "",
         "is_active": _status(row.get("is_active")),
         "attendance": row.get("attendance") or "",
         "attending_location": _location(row.get("attending_location")),

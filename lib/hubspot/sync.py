@@ -115,6 +115,9 @@ def options_from(config: Settings) -> SyncOptions:
     return SyncOptions(
         bookings_object=config.hubspot_bookings_object,
         mock_exams_object=config.hubspot_mock_exams_object,
+        attending_locations=frozenset(config.hubspot_attending_locations),
+        booking_contact_association=config.hubspot_booking_contact_association,
+        booking_exam_association=config.hubspot_booking_exam_association,
     )
 
 

@@ -65,6 +65,19 @@ class SyncOptions:
     search_margin_ms: int = SEARCH_MARGIN_MS
     bookings_object: str = "2-50158943"
     mock_exams_object: str = "2-50158913"
+    # The portal's options for the booking enumeration attending_location: a value
+    # outside them is recorded as the booking's error and not sent (HubSpot would
+    # refuse the whole batch). Settings.hubspot_attending_locations in production.
+    attending_locations: frozenset[str] = frozenset(
+        {"Mississauga", "Calgary", "Vancouver", "Montreal", "Richmond Hill", "Online"}
+    )
+    # Labelled association types of the portal (Settings.hubspot_booking_*_association).
+    booking_contact_association: int = 1289
+    booking_exam_association: int = 1291
+    # A create whose answer was lost is looked for (search by idempotency_key) from the
+    # next run on; not found, it is created again only once it was sent this long ago:
+    # HubSpot's search shows a new record seconds after its create, never at once.
+    create_recovery_after_s: int = 300
 
     def __post_init__(self) -> None:
         if not 1 <= self.batch_size <= BATCH_SIZE:

@@ -21,10 +21,15 @@ cites HubSpot's docs, OpenAPI specs and reported issues):
   daily budget. 429 bodies carry `policyName` TEN_SECONDLY_ROLLING, SECONDLY or DAILY.
   A request answered 429 does not use up budget.
 * Errors: `{"status": "error", "category", "message", "correlationId", "errors"?}`.
-  A per-input failure (validation, unique-value conflict) fails the whole batch
-  unless that input carries `objectWriteTraceId`: then the batch answers 207 with
-  the failure in `errors[]`. Records that do not exist are always reported in
-  `errors[]` (207), as HubSpot's batch read does. Property values travel as strings.
+  A per-input failure (validation, unique-value conflict) fails the whole batch,
+  except in a batch create whose input carries `objectWriteTraceId`: then the batch
+  answers 207 with the failure in `errors[]` (HubSpot documents multi-status for
+  create only). Records that do not exist are always reported in `errors[]` (207),
+  as HubSpot's batch read does. Property values travel as strings.
+* The school's portal profile (`default_types`): per object, the writable properties,
+  the unique ones (`idProperty`), the calculated (read-only) ones and the options of
+  enumerations and booleans; a value outside them is INVALID_OPTION, a read-only one
+  READ_ONLY_VALUE.
 
 Choices where HubSpot's behaviour is not documented (so tests do not over-trust them):
 `hs_createdate` / `hs_lastmodifieddate` (and contacts' `createdate` /
@@ -90,6 +95,7 @@ BATCH_LIMIT = 100
 ASSOCIATION_BATCH_LIMIT = 2000
 SEARCH_PAGE_LIMIT = 200
 SEARCH_RESULT_LIMIT = 10_000
+SEARCH_IN_LIMIT = 100  # values of one IN / NOT_IN filter
 MAX_FILTER_GROUPS = 5
 MAX_FILTERS_PER_GROUP = 6
 MAX_FILTERS = 18
@@ -120,6 +126,17 @@ BOOKING_PROPERTIES = _names(
 )
 # Booking properties HubSpot computes from the associated mock exam.
 BOOKING_COMPUTED = ("mock_type", "exam_date", "location", "start_time", "end_time")
+# The school's portal (the replaced system's code only ever reads these on bookings):
+# calculated there, so a write is READ_ONLY_VALUE.
+BOOKING_READ_ONLY = frozenset({"student_id"})
+# Enumeration and boolean properties of bookings, with the portal's options (the
+# replaced system's six attending locations; dominant_hand is a boolean).
+BOOKING_OPTIONS: Mapping[str, frozenset[str]] = {
+    "attending_location": frozenset(
+        {"Mississauga", "Calgary", "Vancouver", "Montreal", "Richmond Hill", "Online"}
+    ),
+    "dominant_hand": frozenset({"true", "false"}),
+}
 
 # Maintained by HubSpot on every record; writing them is READ_ONLY_VALUE.
 SYSTEM_PROPERTIES = ("hs_object_id", "hs_createdate", "hs_lastmodifieddate")
@@ -154,6 +171,8 @@ class ObjectType:
     computed: tuple[str, ...] = ()  # read-only, copied from the associated record
     computed_from: str | None = None  # the type those values come from
     defaults: tuple[str, ...] = ()  # returned when a read names no properties
+    read_only: frozenset[str] = frozenset()  # calculated in the portal: refused on write
+    options: Mapping[str, frozenset[str]] = field(default_factory=dict)  # enumerations
 
     @property
     def system(self) -> tuple[str, ...]:
@@ -162,9 +181,16 @@ class ObjectType:
 
 
 def default_types(
-    bookings_object: str = BOOKINGS, mock_exams_object: str = MOCK_EXAMS
+    bookings_object: str = BOOKINGS,
+    mock_exams_object: str = MOCK_EXAMS,
+    *,
+    unique_booking_id: bool = False,
 ) -> list[ObjectType]:
-    """The project's three object types, with the properties shared/platform.md lists."""
+    """The school's portal: its three object types, with the properties shared/
+    platform.md lists and the rules the replaced system's code shows. Its booking_id is
+    a display label that repeats (not created with unique values, so no idProperty).
+    `unique_booking_id` makes it one, for tests of HubSpot's upsert itself (a portal
+    where a unique property exists); the sync is never tested that way."""
     return [
         ObjectType(
             CONTACTS,
@@ -181,9 +207,11 @@ def default_types(
             names=("bookings",),
             label="BOOKING",
             properties=BOOKING_PROPERTIES,
-            unique=frozenset({"booking_id"}),
+            unique=frozenset({"booking_id"}) if unique_booking_id else frozenset(),
             computed=BOOKING_COMPUTED,
             computed_from=mock_exams_object,
+            read_only=BOOKING_READ_ONLY,
+            options=BOOKING_OPTIONS,
         ),
         ObjectType(
             mock_exams_object,
@@ -650,7 +678,11 @@ class _App:
         changes: dict[str, str] = {}
         for name, value in raw.items():
             text = _string(value)
-            if name in object_type.computed or name in object_type.system:
+            if (
+                name in object_type.computed
+                or name in object_type.system
+                or name in object_type.read_only
+            ):
                 problems.append(
                     (
                         "READ_ONLY_VALUE",
@@ -669,6 +701,17 @@ class _App:
             elif text is None:
                 problems.append(
                     ("INVALID_PROPERTY_VALUE", name, f'"{name}" must be a string value')
+                )
+            elif (
+                text != "" and name in object_type.options and text not in object_type.options[name]
+            ):
+                problems.append(
+                    (
+                        "INVALID_OPTION",
+                        name,
+                        f"{text} was not one of the allowed options: "
+                        f"{sorted(object_type.options[name])}",
+                    )
                 )
             else:
                 changes[name] = text
@@ -772,9 +815,12 @@ class _App:
         keys: list[str] = []
         plans = [(item, *self._plan(object_type, action, item, keys)) for item in inputs]
         self._duplicates(keys)
-        # A failure without a trace id (other than a missing record) fails the batch.
+        # HubSpot answers per input (207) only for batch create, and only for inputs
+        # that carry a trace id; an update or upsert with one bad input fails whole
+        # (a missing record is always a 207 entry).
         for item, _, _, failure in plans:
-            if failure and failure.status != 404 and not item.get("objectWriteTraceId"):
+            per_input = action == "create" and item.get("objectWriteTraceId")
+            if failure and failure.status != 404 and not per_input:
                 raise failure.reply()
         results: list[dict[str, Any]] = []
         errors: list[dict[str, Any]] = []
@@ -1138,6 +1184,8 @@ def _check_filter(condition: Mapping[str, Any]) -> None:
         raise _bad_request("Every filter needs a propertyName")
     if operator in ("IN", "NOT_IN") and not isinstance(condition.get("values"), list):
         raise _bad_request(f"{operator} needs a list of `values`")
+    if operator in ("IN", "NOT_IN") and len(condition["values"]) > SEARCH_IN_LIMIT:
+        raise _bad_request(f"{operator} takes at most {SEARCH_IN_LIMIT} values", "TOO_MANY_VALUES")
     if operator in ("EQ", "NEQ", "LT", "LTE", "GT", "GTE", "BETWEEN", "CONTAINS_TOKEN") and (
         condition.get("value") is None
     ):
@@ -1972,6 +2020,17 @@ def serve(
             store.define(*pair)
     if {mock_exams_object, CONTACTS} <= known:
         store.define(mock_exams_object, CONTACTS)
+    if {bookings_object, mock_exams_object, CONTACTS} <= known:
+        # The portal's labelled types the replaced system used (type ids from its
+        # code; the labels' wording is not documented): booking→contact 1289,
+        # booking→mock exam 1291 (1292 "Mock Bookings" the other way), exam→exam
+        # prerequisites 1340.
+        for from_type, to_type, forward, backward, label in (
+            (bookings_object, CONTACTS, 1289, 1290, "Contact"),
+            (bookings_object, mock_exams_object, 1291, 1292, "Mock Bookings"),
+            (mock_exams_object, mock_exams_object, 1340, 1341, "requires attendance at"),
+        ):
+            store.define(from_type, to_type, label=label, type_id=forward, inverse_type_id=backward)
     limiter = _RateLimiter(Limits(per_10s, interval_ms, search_per_s, daily, associations_per_10s))
     server = _Server((host, port), token, _App(store, strict_properties, search_lag_ms), limiter)
     if faults is not None:

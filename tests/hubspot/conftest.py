@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import requests
 
-from local.standins.hubspot import HubSpotStandIn, serve
+from local.standins.hubspot import HubSpotStandIn, default_types, serve
 
 TOKEN = "pat-test-0000-hubspot-standin"
 # A stand-in on localhost that does not answer within this is broken.
@@ -18,8 +18,16 @@ HTTP_TIMEOUT_S = 5
 
 @pytest.fixture
 def standin() -> Iterator[HubSpotStandIn]:
-    """Budgets generous enough that no test meets them unless it lowers them."""
-    with serve(TOKEN, per_10s=10_000, interval_ms=1000, search_per_s=10_000) as running:
+    """Budgets generous enough that no test meets them unless it lowers them. These
+    tests exercise HubSpot's upsert itself, so booking_id is made a unique property
+    here; the school's portal (every sync test) has no such key."""
+    with serve(
+        TOKEN,
+        per_10s=10_000,
+        interval_ms=1000,
+        search_per_s=10_000,
+        types=default_types(unique_booking_id=True),
+    ) as running:
         yield running
 
 

@@ -33,6 +33,7 @@ from tests.hubspot.conftest import TOKEN
 
 UPSERT = f"/crm/v3/objects/{BOOKINGS}/batch/upsert"
 CREATE = f"/crm/v3/objects/{BOOKINGS}/batch/create"
+UPDATE = f"/crm/v3/objects/{BOOKINGS}/batch/update"
 
 
 def _client(standin: HubSpotStandIn, budget: Budget | None = None, **kwargs: Any) -> HubSpotClient:
@@ -119,7 +120,8 @@ def test_207_is_split_into_results_and_record_errors(
     assert error.code == "READ_ONLY_VALUE"
     assert "start_time" in error.message
     assert error.correlation_id
-    # The same through an upsert: the failing input is named by its id.
+    # An upsert with a bad input is refused whole (400: HubSpot answers per input only
+    # for create); the client splits it until the bad input stands alone.
     upserted = client.batch_upsert(
         BOOKINGS,
         [*_bookings(2, 10), {"id": "BK-12", "properties": {"colour": "red"}}],
@@ -144,6 +146,41 @@ def test_whole_batch_409_is_bisected_to_the_bad_record(
     assert [c.status for c in calls].count(409) == 5
     assert len(calls) == 9
     assert client.stats.splits == 4
+
+
+def test_whole_batch_400_for_one_refused_value_is_bisected_to_that_record(
+    client: HubSpotClient, standin: HubSpotStandIn
+) -> None:
+    client.batch_upsert(BOOKINGS, _bookings(16), "booking_id")
+    updates: list[dict[str, Any]] = [
+        {
+            "id": f"BK-{n}",
+            # BK-5's is not one of the portal's options.
+            "properties": {"attending_location": "Mississauga - Lab D" if n == 5 else "Calgary"},
+        }
+        for n in range(16)
+    ]
+
+    result = client.batch_update(BOOKINGS, updates, "booking_id")
+
+    (error,) = result.errors
+    assert (error.id, error.status, error.code) == ("BK-5", 400, "INVALID_OPTION")
+    assert error.correlation_id and "Mississauga - Lab D" in error.message
+    assert len(result.results) == 15
+    locations = [r["properties"].get("attending_location") for r in standin.objects(BOOKINGS)]
+    assert locations.count("Calgary") == 15 and "Mississauga - Lab D" not in locations
+    calls = _posts(standin, UPDATE)
+    assert [c.status for c in calls].count(400) == 5 and len(calls) == 9
+
+
+def test_a_400_that_names_no_property_is_not_split(
+    client: HubSpotClient, standin: HubSpotStandIn
+) -> None:
+    """A request-shape refusal would only repeat in every half: it is raised."""
+    with pytest.raises(HubSpotError) as raised:
+        client.batch_upsert(BOOKINGS, _bookings(4), "name")  # not a unique property
+    assert raised.value.status == 400
+    assert len(_posts(standin, UPSERT)) == 1
 
 
 def test_batch_read_update_and_not_found(client: HubSpotClient, standin: HubSpotStandIn) -> None:

@@ -512,8 +512,10 @@ def test_association_batches(raw: Raw, standin: HubSpotStandIn) -> None:
     contact = standin.put(CONTACTS, {"email": "a@example.com"})
     bookings = [standin.put(BOOKINGS, {"booking_id": f"BK-{n}"}) for n in range(3)]
     labels = raw.get(f"/crm/v4/associations/{BOOKINGS}/{CONTACTS}/labels").json()["results"]
-    (default,) = labels
-    assert default["label"] is None and default["category"] == "USER_DEFINED"
+    # The default (unlabelled) type, and the school's labelled one (1289).
+    (default,) = [label for label in labels if label["label"] is None]
+    assert default["category"] == "USER_DEFINED"
+    assert {label["typeId"] for label in labels if label["label"]} == {1289}
     labelled = standin.define_association(BOOKINGS, CONTACTS, label="Attendee")
     created = raw.post(
         f"/crm/v4/associations/{BOOKINGS}/{CONTACTS}/batch/create",
@@ -810,3 +812,45 @@ def test_official_sdk_works_unchanged(standin: HubSpotStandIn) -> None:
         upsert("BK-4")
     assert limited.value.status == 429
     assert "TEN_SECONDLY_ROLLING" in limited.value.body
+
+
+def test_the_portal_profile_refuses_calculated_properties_and_unknown_options(raw: Raw) -> None:
+    """Booking student_id is calculated in the school's portal; attending_location is
+    an enumeration of six; dominant_hand a boolean. An update or upsert with one bad
+    input fails whole (400); only a create answers per input (207)."""
+    created = raw.post(
+        CREATE,
+        {
+            "inputs": [
+                {"properties": {"booking_id": "a", "attending_location": "Calgary"}},
+                {"properties": {"booking_id": "b", "student_id": "S1"}, "objectWriteTraceId": "1"},
+                {
+                    "properties": {"booking_id": "c", "dominant_hand": "Right"},
+                    "objectWriteTraceId": "2",
+                },
+            ]
+        },
+    )
+    assert created.status_code == 207
+    codes = sorted(
+        e["errors"][0]["code"] if "errors" in e else e["code"] for e in created.json()["errors"]
+    )
+    assert codes == ["INVALID_OPTION", "READ_ONLY_VALUE"]
+    record_id = created.json()["results"][0]["id"]
+    update = raw.post(
+        UPDATE,
+        {
+            "inputs": [
+                {
+                    "id": record_id,
+                    "properties": {"attending_location": "Mississauga - Lab D"},
+                    "objectWriteTraceId": "3",
+                }
+            ]
+        },
+    )
+    assert update.status_code == 400
+    body = update.json()
+    assert body["category"] == "VALIDATION_ERROR"
+    assert body["errors"][0]["code"] == "INVALID_OPTION"
+    assert body["errors"][0]["context"]["propertyName"] == ["attending_location"]

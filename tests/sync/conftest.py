@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -226,21 +226,30 @@ class World:
         for row in bookings:
             assert row["hubspot_id"] is not None, f"booking {row['id']} has no HubSpot id"
             assert row["hubspot_last_sync_at"] is not None
-            assert row["hubspot_last_sync_at"] >= row["updated_at"], "a change not pushed"
+            # updated_at is the replaced system's naive timestamp, holding UTC.
+            updated_at = row["updated_at"].replace(tzinfo=UTC)
+            assert row["hubspot_last_sync_at"] >= updated_at, "a change not pushed"
             record = by_id[row["hubspot_id"]]
             expected = booking_properties({**row, "email": row["student_email"]})
             shown = {k: record["properties"].get(k, "") for k in expected}
             assert shown == expected, f"booking {row['booking_id']}"
             assert record["properties"]["booking_id"] == row["booking_id"]
             contact_hs = contact_ids[(row["student_id"], row["student_email"])]
+            # Linked as the replaced system linked them: the portal's labelled types,
+            # booking→contact 1289 and booking→mock exam 1291.
             linked_contacts = {
-                a.to_id for a in self.standin.associations(BOOKINGS, CONTACTS, row["hubspot_id"])
+                (a.to_id, a.type_id)
+                for a in self.standin.associations(BOOKINGS, CONTACTS, row["hubspot_id"])
             }
             linked_exams = {
-                a.to_id for a in self.standin.associations(BOOKINGS, MOCK_EXAMS, row["hubspot_id"])
+                (a.to_id, a.type_id)
+                for a in self.standin.associations(BOOKINGS, MOCK_EXAMS, row["hubspot_id"])
             }
-            assert linked_contacts == {contact_hs}, f"booking {row['booking_id']} contact"
-            assert linked_exams == {row["associated_mock_exam"]}, f"booking {row['booking_id']}"
+            # (A booking the replaced system made may also keep its default association.)
+            assert {to for to, _ in linked_contacts} == {contact_hs}, row["booking_id"]
+            assert (contact_hs, 1289) in linked_contacts, f"booking {row['booking_id']} contact"
+            assert {to for to, _ in linked_exams} == {row["associated_mock_exam"]}
+            assert (row["associated_mock_exam"], 1291) in linked_exams, row["booking_id"]
         for contact in self.db.all("select * from hubspot_sync.hubspot_contact_credits"):
             assert contact["hubspot_id"] is not None, "a contact never reached HubSpot"
             mine = {kind: contact[kind] for kind in CREDIT_KINDS}

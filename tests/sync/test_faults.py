@@ -132,7 +132,7 @@ def test_the_configured_rate_budget_holds(world: World) -> None:
     result = world.sync(client=world.client(budget=budget), options=OPTIONS)
 
     assert result.status == "succeeded"
-    assert result.api_calls > 12 and result.budget_wait_ms > 0  # the budget did the pacing
+    assert result.api_calls >= 12 and result.budget_wait_ms > 0  # the budget did the pacing
     _under_budget(world, 6, 2, 1)
     assert time.time() - started < 30
     world.assert_consistent()

@@ -61,11 +61,11 @@ def test_the_lease_is_renewed_with_every_batch(world: World) -> None:
     renewals: list[Any] = []
 
     class Watching(HubSpotClient):
-        def batch_upsert(self, object_type: str, inputs: Any, id_property: str) -> Any:
+        def batch_create(self, object_type: str, inputs: Any) -> Any:
             renewals.append(
                 world.db.one("select expires_at from hubspot_sync.sync_lease")["expires_at"]
             )
-            return super().batch_upsert(object_type, inputs, id_property)
+            return super().batch_create(object_type, inputs)
 
     client = world.client()
     client.__class__ = Watching
@@ -80,8 +80,8 @@ def test_a_run_whose_lease_was_taken_stops_writing(world: World) -> None:
         world.book(contact, world.exam())
 
     class Overtaken(HubSpotClient):
-        def batch_upsert(self, object_type: str, inputs: Any, id_property: str) -> Any:
-            result = super().batch_upsert(object_type, inputs, id_property)
+        def batch_create(self, object_type: str, inputs: Any) -> Any:
+            result = super().batch_create(object_type, inputs)
             # Presumed dead (lease expired), another run takes over meanwhile.
             world.db.conn.execute("update hubspot_sync.sync_lease set expires_at = now()")
             _begin(world)
@@ -106,14 +106,20 @@ def test_a_run_whose_lease_was_taken_stops_writing(world: World) -> None:
 
 
 class StopsAfter(HubSpotClient):
-    """Moves the run's clock past its deadline once `limit` upserts have been sent."""
+    """Moves the run's clock past its deadline once `limit` booking writes (creates or
+    updates) have been sent."""
 
     clock: Clock
     limit: int
     upserts = 0
 
-    def batch_upsert(self, object_type: str, inputs: Any, id_property: str) -> Any:
-        result = super().batch_upsert(object_type, inputs, id_property)
+    def batch_create(self, object_type: str, inputs: Any) -> Any:
+        return self._written(object_type, super().batch_create(object_type, inputs))
+
+    def batch_update(self, object_type: str, inputs: Any, id_property: str | None = None) -> Any:
+        return self._written(object_type, super().batch_update(object_type, inputs, id_property))
+
+    def _written(self, object_type: str, result: Any) -> Any:
         if object_type == BOOKINGS:
             self.upserts += 1
             if self.upserts == self.limit:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC
 from typing import Any
 
 from lib.hubspot.client import HubSpotClient
@@ -25,15 +26,17 @@ def test_new_bookings_reach_hubspot_once_with_both_associations(world: World) ->
     for contact in contacts:
         for exam in exams:
             world.book(contact, exam)
-    total = len(contacts) * len(exams)  # 36 bookings in 4 upsert calls of 10
+    total = len(contacts) * len(exams)  # 36 bookings in 4 create calls of 10
 
     result = world.sync(options=SyncOptions(batch_size=10, association_group=40))
 
     assert result.status == "succeeded", result
     assert _phase(result, "bookings") == (total, 0, 0, 0)
     world.assert_consistent()
-    # 4 upserts and one association call per target type: the group of 40 holds them all.
-    assert result.phases["bookings"].calls == 4 + 2
+    # 4 creates, each carrying its bookings' associations: no other call.
+    assert result.phases["bookings"].calls == 4
+    creates = [r for r in world.standin.requests() if r.path.endswith(f"{BOOKINGS}/batch/create")]
+    assert [r.status for r in creates] == [201] * 4
     assert _phase(result, "seats") == (0, 3, 0, 0)
     assert _phase(result, "credits")[1] == len(contacts)  # every balance moved: pushed
 
@@ -113,8 +116,8 @@ def test_properties_follow_hubspot_conventions_and_skip_computed_ones(world: Wor
         # Computed from the associated exam by HubSpot (the stand-in shows them), never
         # written: the stand-in refuses them with READ_ONLY_VALUE.
         assert properties["mock_type"] == row["mock_type"]
-    upserts = [r for r in world.standin.requests() if r.path.endswith(f"{BOOKINGS}/batch/upsert")]
-    assert upserts and all(r.status == 200 for r in upserts)
+    creates = [r for r in world.standin.requests() if r.path.endswith(f"{BOOKINGS}/batch/create")]
+    assert creates and all(r.status == 201 for r in creates)
 
 
 def test_contacts_only_in_postgres_are_created_and_their_bookings_linked(world: World) -> None:
@@ -220,20 +223,20 @@ def test_a_change_made_while_its_push_is_in_flight_stays_due(world: World) -> No
     contact = world.contact(cs_credits=2)
     booking = world.book(contact, world.exam())
 
-    class CancelDuringUpsert(HubSpotClient):
-        def batch_upsert(self, object_type: str, inputs: Any, id_property: str) -> Any:
-            result = super().batch_upsert(object_type, inputs, id_property)
+    class CancelDuringCreate(HubSpotClient):
+        def batch_create(self, object_type: str, inputs: Any) -> Any:
+            result = super().batch_create(object_type, inputs)
             if object_type == BOOKINGS:
                 world.cancel(booking)  # the student cancels while the answer is on its way
             return result
 
     client = world.client()
-    client.__class__ = CancelDuringUpsert
+    client.__class__ = CancelDuringCreate
     world.sync(client=client)
 
     row = world.db.one("select * from hubspot_sync.hubspot_bookings where id = %s", booking["id"])
     assert row["is_active"] == "Cancelled"
-    assert row["updated_at"] > row["hubspot_last_sync_at"]  # still due
+    assert row["updated_at"].replace(tzinfo=UTC) > row["hubspot_last_sync_at"]  # still due
     assert world.hubspot(BOOKINGS, row["hubspot_id"])["properties"]["is_active"] == "Active"
     world.sync()
     world.assert_consistent()
@@ -315,3 +318,88 @@ def test_a_full_pass_resends_everything_and_mends_hubspot(world: World) -> None:
         ]
         == 0
     )
+
+
+def _sj_bookings(world: World, count: int) -> list[dict[str, Any]]:
+    contact = world.contact(sj_credits=count)
+    return [
+        world.book(
+            contact, world.exam(mock_type="Situational Judgment"), p_attending_location="calgary"
+        )
+        for _ in range(count)
+    ]
+
+
+def _lab_d(world: World, booking: dict[str, Any]) -> None:
+    """A location the replaced system wrote that is not one of the portal's options."""
+    world.db.conn.execute(
+        "update hubspot_sync.hubspot_bookings set attending_location = 'Mississauga - Lab D'"
+        " where id = %s",
+        (booking["id"],),
+    )
+
+
+def test_a_location_outside_the_portals_options_is_recorded_and_never_sent(
+    world: World,
+) -> None:
+    bookings = _sj_bookings(world, 3)
+    _lab_d(world, bookings[1])
+
+    result = world.sync()
+
+    assert result.status == "partial"
+    [error] = world.db.all("select * from hubspot_sync.sync_run_errors")
+    assert (error["category"], error["record_id"]) == ("INVALID_OPTION", str(bookings[1]["id"]))
+    shown = [r["properties"] for r in world.standin.objects(BOOKINGS)]
+    assert len(shown) == 2
+    assert {p["attending_location"] for p in shown} == {"Calgary"}
+    # Never sent: HubSpot refused nothing (no batch answered 400).
+    assert not [r for r in world.standin.requests() if r.status == 400]
+
+
+def test_one_refused_value_in_a_batch_of_100_lets_the_other_99_land_in_the_same_run(
+    world: World,
+) -> None:
+    """The sync is told of a location the portal does not have (a stale
+    HUBSPOT_ATTENDING_LOCATIONS). A create answers per record (207): 99 are created,
+    the one error recorded with HubSpot's correlation id. An update with that value is
+    refused whole (400): the batch is split until it stands alone, and the other 98
+    are updated in the same run."""
+    bookings = _sj_bookings(world, 100)
+    _lab_d(world, bookings[37])
+    stale = SyncOptions(
+        attending_locations=SyncOptions().attending_locations | {"Mississauga - Lab D"}
+    )
+
+    result = world.sync(options=stale)
+
+    assert result.status == "partial"
+    assert len(world.standin.objects(BOOKINGS)) == 99
+    [error] = world.db.all("select * from hubspot_sync.sync_run_errors")
+    assert error["record_id"] == str(bookings[37]["id"])
+    assert error["category"] == "INVALID_OPTION" and error["correlation_id"]  # HubSpot's code
+    assert "Mississauga - Lab D" in error["message"]
+    synced = world.db.one(
+        "select count(*) as n from hubspot_sync.hubspot_bookings where hubspot_id is not null"
+    )
+    assert synced == {"n": 99}
+
+    # Now an update: the 99 change (attendance taken), one of them to the bad location.
+    world.db.conn.execute(
+        "update hubspot_sync.hubspot_bookings set attendance = 'Yes' where hubspot_id is not null"
+    )
+    _lab_d(world, bookings[64])
+    before = time.time()
+
+    second = world.sync(options=stale)
+
+    refused = [r for r in world.standin.requests() if r.at >= before and r.status == 400]
+    assert 1 <= len(refused) <= 8  # log2(100) halvings down to the one record
+    errors = world.db.all(
+        "select * from hubspot_sync.sync_run_errors where run_id = %s", second.run_id
+    )
+    assert {e["record_id"] for e in errors} == {str(bookings[37]["id"]), str(bookings[64]["id"])}
+    attended = [
+        r for r in world.standin.objects(BOOKINGS) if r["properties"].get("attendance") == "Yes"
+    ]
+    assert len(attended) == 98

@@ -5,15 +5,20 @@ Due: no HubSpot id, never fully synced, or changed since hubspot_last_sync_at
 Cancelled). A full pass takes every booking.
 
 Per group of up to 2,000 bookings (HubSpot's association batch size):
-  * new codes (BK-..., unique) are written with a batch UPSERT by booking_id: a retry
-    after a lost answer, or a run redoing a batch a kill interrupted, finds the record
-    it made instead of making a second. Legacy codes repeat, so those rows (which all
-    came from HubSpot and have its id) are updated by HubSpot id;
-  * after each call of 100, the HubSpot ids are written back at once (a checkpoint:
-    a kill after it does not have to find them again);
-  * then, for bookings never fully synced, their associations to the contact and to
-    the exam: one call of up to 2,000 pairs per target type (creating an existing
-    association is harmless, so a redo is too);
+  * bookings without a HubSpot id are CREATED, 100 per call, each with its two
+    associations inline (the portal's labelled types: booking→contact, booking→mock
+    exam). HubSpot's booking_id is a display label that repeats, so it cannot be an
+    upsert key, and a create is not repeat-safe: each is recorded as sent first
+    (sync_booking_creates). A booking recorded as sent whose id never came back (a lost
+    answer, a kill) is looked for by its idempotency_key, a property the portal has
+    and that holds our own value (search, IN of up to 100 keys): found, its id is
+    taken; not found, it is created again once it was sent `create_recovery_after_s`
+    ago (search lags creates by seconds). Never a duplicate, never a lost booking;
+  * bookings with a HubSpot id are UPDATED by it;
+  * after each call of 100, the HubSpot ids are written back at once (a checkpoint);
+  * bookings that have an id but were never fully synced (the replaced system's) get
+    their associations: one call of up to 2,000 pairs per target type (creating an
+    existing association is harmless, so a redo is too);
   * only then are they marked synced, with the updated_at of the version pushed.
 A booking's failure (HubSpot refused it, its contact has no HubSpot id yet, an
 association failed) is recorded and leaves it due for the next run; the rest go on.
@@ -24,10 +29,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from lib.hubspot.client import CONTACTS, BatchResult, HubSpotError
-from lib.hubspot.mapping import booking_properties, is_new_code
+from lib.hubspot.client import CONTACTS, BatchResult, HubSpotError, HubSpotUnavailable
+from lib.hubspot.mapping import booking_properties
 from lib.hubspot.phases import batch_refused, chunks, take
 from lib.hubspot.sync_run import DeadlineReached, PhaseCounts, Run
+
+# HubSpot's search filter IN takes at most 100 values.
+SEARCH_IN_LIMIT = 100
 
 
 def run(run: Run) -> None:
@@ -58,52 +66,196 @@ def _push_group(run: Run, rows: list[dict[str, Any]], counts: PhaseCounts) -> No
             )
         elif not row["exam_hubspot_id"]:
             run.fail(row["id"], "NO_EXAM", "the booking names no mock exam")
-        elif row["hubspot_id"] is None and not is_new_code(row["booking_id"]):
+        elif not _location_allowed(run, row):
             run.fail(
                 row["id"],
-                "LEGACY_CODE_WITHOUT_ID",
-                f"code {row['booking_id']!r} is not unique, so it cannot be upserted, and the"
-                " booking has no HubSpot id to update by",
+                "INVALID_OPTION",
+                f"attending location {booking_properties(row)['attending_location']!r} is not"
+                " one of the portal's options (HUBSPOT_ATTENDING_LOCATIONS); not sent",
+            )
+        elif row["hubspot_id"] is None and not row["idempotency_key"]:
+            run.fail(
+                row["id"],
+                "NO_IDEMPOTENCY_KEY",
+                "a booking without an idempotency_key could not be found again after a lost"
+                " answer, so it is not created",
             )
         else:
             ready.append(row)
-    upserts = [r for r in ready if is_new_code(r["booking_id"])]
-    updates = [r for r in ready if not is_new_code(r["booking_id"])]
+    new = [r for r in ready if r["hubspot_id"] is None]
+    known = [r for r in ready if r["hubspot_id"] is not None]
+    if new:
+        new, recovered = _recover(run, new)
+        known += recovered
     written: dict[str, str] = {}  # booking uuid -> HubSpot id, for the associations
     stopped = False
-    for batch, by_code in [(b, True) for b in chunks(upserts, run.options.batch_size)] + [
-        (b, False) for b in chunks(updates, run.options.batch_size)
+    for batch, create in [(b, True) for b in chunks(new, run.options.batch_size)] + [
+        (b, False) for b in chunks(known, run.options.batch_size)
     ]:
         if run.past_deadline():
             stopped = True  # finish what this group wrote (associations, marks), then stop
             break
-        written.update(_write(run, batch, counts, by_code=by_code))
-    _associate_and_mark(run, [r for r in ready if r["id"] in written], written)
+        written.update(_create(run, batch, counts) if create else _write(run, batch, counts))
+    _associate_and_mark(run, [r for r in known if r["id"] in written], written)
     if stopped:
         raise DeadlineReached
 
 
-def _write(
-    run: Run, batch: Sequence[dict[str, Any]], counts: PhaseCounts, *, by_code: bool
-) -> dict[str, str]:
-    """Upsert (by code) or update (by HubSpot id) one batch; write the ids back and mark
-    the bookings that need no association synced. Returns booking id -> HubSpot id."""
-    bookings = run.options.bookings_object
-    key = "booking_id" if by_code else "hubspot_id"
-    by_key = {str(r[key]): r for r in batch}
+def _recover(
+    run: Run, rows: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Split bookings without a HubSpot id into (to create, found in HubSpot). Those
+    whose create was sent before are looked for by idempotency_key; found ones carry
+    the record's id (made with their associations inline) and are updated by it."""
+    sent: dict[str, int] = run.rpc("sync_booking_creates_pending", ids=[r["id"] for r in rows])[
+        "sent"
+    ]
+    if not sent:
+        return rows, []
+    keys = [str(r["idempotency_key"]) for r in rows if r["id"] in sent]
+    found: dict[str, str] = {}  # idempotency_key -> HubSpot id (the oldest record)
+    for chunk in chunks(keys, SEARCH_IN_LIMIT):
+        run.check_deadline()
+        page = run.client.search(
+            run.options.bookings_object,
+            [{"filters": [{"propertyName": "idempotency_key", "operator": "IN", "values": chunk}]}],
+            ["idempotency_key"],
+            limit=SEARCH_IN_LIMIT,
+            sorts=[{"propertyName": "hs_createdate", "direction": "ASCENDING"}],
+        )
+        for record in page.results:
+            key = str((record.get("properties") or {}).get("idempotency_key") or "")
+            found.setdefault(key, str(record["id"]))
+    create: list[dict[str, Any]] = []
+    recovered: list[dict[str, Any]] = []
+    for row in rows:
+        hubspot_id = found.get(str(row["idempotency_key"]))
+        if row["id"] not in sent:
+            create.append(row)
+        elif hubspot_id is not None:
+            recovered.append({**row, "hubspot_id": hubspot_id, "needs_associations": False})
+        elif sent[row["id"]] >= run.options.create_recovery_after_s:
+            create.append(row)
+        # else: sent moments ago; HubSpot's search may not show it yet. Next run.
+    return create, recovered
+
+
+def _create(run: Run, batch: Sequence[dict[str, Any]], counts: PhaseCounts) -> dict[str, str]:
+    """Create one batch with its associations inline, after recording it as sent;
+    write the ids back and mark the bookings synced. Returns booking id -> HubSpot id."""
+    run.rpc("sync_booking_creates_sent", run_id=str(run.run_id), ids=[r["id"] for r in batch])
+    by_trace = {str(r["id"]): r for r in batch}
+    inputs: list[dict[str, Any]] = [
+        {
+            # booking_id is a label here: written once, with the record.
+            "properties": {**booking_properties(r), "booking_id": str(r["booking_id"] or "")},
+            "objectWriteTraceId": str(r["id"]),
+            "associations": [
+                _inline(r["contact_hubspot_id"], run.options.booking_contact_association),
+                _inline(r["exam_hubspot_id"], run.options.booking_exam_association),
+            ],
+        }
+        for r in batch
+    ]
     try:
-        result: BatchResult
-        if by_code:
-            result = run.client.batch_upsert(
-                bookings,
-                [{"id": r["booking_id"], "properties": booking_properties(r)} for r in batch],
-                "booking_id",
+        result = run.client.batch_create(run.options.bookings_object, inputs)
+    except HubSpotUnavailable as exc:
+        if not exc.write_may_have_applied:
+            raise
+        # The answer was lost: HubSpot may hold them now. The next run looks for them
+        # (by idempotency_key) before it creates anything.
+        for row in batch:
+            run.fail(
+                row["id"],
+                "ANSWER_LOST",
+                f"the create's answer was lost ({exc.message}); the next run looks for it",
+                correlation_id=exc.correlation_id,
             )
-        else:
-            result = run.client.batch_update(
-                bookings,
-                [{"id": r["hubspot_id"], "properties": booking_properties(r)} for r in batch],
-            )
+        run.batch_done()
+        return {}
+    except HubSpotError as exc:
+        if not batch_refused(exc):
+            raise
+        for row in batch:
+            run.fail(row["id"], exc.category, exc.message, correlation_id=exc.correlation_id)
+        run.rpc("sync_booking_creates_refused", run_id=str(run.run_id), ids=list(by_trace))
+        run.batch_done()
+        return {}
+    written: dict[str, str] = {}
+    items: list[dict[str, Any]] = []
+    for record in result.results:
+        found = take(by_trace, str(record.get("objectWriteTraceId")))
+        if found is None:
+            continue
+        written[found["id"]] = str(record["id"])
+        items.append(
+            {
+                "id": found["id"],
+                "hubspot_id": str(record["id"]),
+                "contact_hubspot_id": found["contact_hubspot_id"],
+                "updated_at": found["updated_at"],
+                "synced": True,  # its associations were made with it
+            }
+        )
+    not_created: list[str] = []
+    for error in result.errors:
+        refused = take(by_trace, str(error.id))
+        run.refused(refused["id"] if refused else None, error, None)
+        if refused:
+            not_created.append(str(refused["id"]))
+    if not_created:
+        run.rpc("sync_booking_creates_refused", run_id=str(run.run_id), ids=not_created)
+    for row in by_trace.values():
+        # Not in the answer: it may exist; the next run looks for it (never recreated blind).
+        run.fail(row["id"], "NO_RESULT", "HubSpot's answer did not mention this booking")
+    _written(run, items, written, {})
+    counts.created += len(written)
+    run.batch_done()
+    return written
+
+
+def _inline(to_id: str, type_id: int) -> dict[str, Any]:
+    return {
+        "to": {"id": str(to_id)},
+        "types": [{"associationCategory": "USER_DEFINED", "associationTypeId": type_id}],
+    }
+
+
+def _written(
+    run: Run, items: list[dict[str, Any]], written: dict[str, str], created: dict[str, bool]
+) -> None:
+    """Write HubSpot's ids back; a booking whose id clashes with another's is failed."""
+    if not items:
+        return
+    answer = run.rpc("sync_bookings_written", run_id=str(run.run_id), items=run.items(items))
+    for conflict in answer["conflicts"]:
+        take(written, conflict["id"])
+        take(created, conflict["id"])
+        run.fail(
+            conflict["id"],
+            "HUBSPOT_ID_CONFLICT",
+            conflict["message"],
+            hubspot_id=conflict["hubspot_id"],
+        )
+
+
+def _location_allowed(run: Run, row: dict[str, Any]) -> bool:
+    """HubSpot's attending_location is an enumeration: a value outside its options
+    would fail the record (and, in an update, its whole batch)."""
+    location = booking_properties(row)["attending_location"]
+    return location == "" or location in run.options.attending_locations
+
+
+def _write(run: Run, batch: Sequence[dict[str, Any]], counts: PhaseCounts) -> dict[str, str]:
+    """Update one batch by HubSpot id (a batch refused whole for one record's value is
+    split by the client down to that record); write the ids back and mark the bookings
+    that need no association synced. Returns booking id -> HubSpot id."""
+    by_key = {str(r["hubspot_id"]): r for r in batch}
+    try:
+        result: BatchResult = run.client.batch_update(
+            run.options.bookings_object,
+            [{"id": r["hubspot_id"], "properties": booking_properties(r)} for r in batch],
+        )
     except HubSpotError as exc:
         if not batch_refused(exc):
             raise
@@ -113,24 +265,15 @@ def _write(
         return {}
     written: dict[str, str] = {}
     items: list[dict[str, Any]] = []
-    created: dict[str, bool] = {}
     for record in result.results:
-        properties = record.get("properties") or {}
-        answered = (
-            str(record.get("objectWriteTraceId") or properties.get("booking_id"))
-            if by_code
-            else str(record["id"])
-        )
-        found = take(by_key, answered)
+        found = take(by_key, str(record["id"]))
         if found is None:
             continue
-        hubspot_id = str(record["id"])
-        written[found["id"]] = hubspot_id
-        created[found["id"]] = bool(record.get("new"))
+        written[found["id"]] = str(record["id"])
         items.append(
             {
                 "id": found["id"],
-                "hubspot_id": hubspot_id,
+                "hubspot_id": str(record["id"]),
                 "contact_hubspot_id": found["contact_hubspot_id"],
                 "updated_at": found["updated_at"],
                 # Associations still to make: marked synced after them, not now.
@@ -144,19 +287,8 @@ def _write(
         )
     for row in by_key.values():
         run.fail(row["id"], "NO_RESULT", "HubSpot's answer did not mention this booking")
-    if items:
-        answer = run.rpc("sync_bookings_written", run_id=str(run.run_id), items=run.items(items))
-        for conflict in answer["conflicts"]:
-            take(written, conflict["id"])
-            take(created, conflict["id"])
-            run.fail(
-                conflict["id"],
-                "HUBSPOT_ID_CONFLICT",
-                conflict["message"],
-                hubspot_id=conflict["hubspot_id"],
-            )
-    counts.created += sum(created.values())
-    counts.updated += len(created) - sum(created.values())
+    _written(run, items, written, {})
+    counts.updated += len(written)
     run.batch_done()
     return written
 
@@ -173,8 +305,15 @@ def _associate_and_mark(run: Run, rows: list[dict[str, Any]], written: dict[str,
         (run.options.mock_exams_object, "exam_hubspot_id"),
     ):
         pairs = {(written[r["id"]], str(r[key])): r["id"] for r in due}
+        type_id = (
+            run.options.booking_contact_association
+            if target == CONTACTS
+            else run.options.booking_exam_association
+        )
         try:
-            result = run.client.associate_default(run.options.bookings_object, target, list(pairs))
+            result = run.client.create_associations(
+                run.options.bookings_object, target, [(f, t, type_id) for f, t in pairs]
+            )
         except HubSpotError as exc:
             if not batch_refused(exc):
                 raise
