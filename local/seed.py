@@ -545,8 +545,9 @@ insert into hubspot_sync.hubspot_contact_credits
 values
   (%(id)s, %(hubspot_id)s, %(student_id)s, %(email)s, %(firstname)s, %(lastname)s,
    %(sj_credits)s, %(cs_credits)s, %(sjmini_credits)s, %(mock_discussion_token)s,
-   %(shared_mock_credits)s, %(ndecc_exam_date)s, %(created_at)s, %(created_at)s,
-   %(synced_at)s, %(synced_at)s)
+   %(shared_mock_credits)s, %(ndecc_exam_date)s, timezone('UTC', %(created_at)s::timestamptz),
+   timezone('UTC', %(created_at)s::timestamptz),
+   timezone('UTC', %(synced_at)s::timestamptz), %(synced_at)s::timestamptz)
 """
 
 _INSERT_EXAM = """
@@ -559,7 +560,8 @@ values
    hubspot_sync.time_text(%(start_time)s), hubspot_sync.time_text(%(end_time)s),
    %(location)s, %(capacity)s, %(total_bookings)s,
    %(is_active)s, %(scheduled_activation_datetime)s, %(prerequisite_exam_ids)s,
-   %(created_at)s, %(created_at)s, %(synced_at)s, %(synced_at)s)
+   timezone('UTC', %(created_at)s::timestamptz), timezone('UTC', %(created_at)s::timestamptz),
+   timezone('UTC', %(synced_at)s::timestamptz), %(synced_at)s::timestamptz)
 """
 
 _INSERT_BOOKING = """
@@ -576,7 +578,8 @@ values
    %(dominant_hand)s, %(token_used)s, %(token_refunded)s, %(token_refunded_at)s,
    hubspot_sync.time_text(%(start_time)s), hubspot_sync.time_text(%(end_time)s),
    %(idempotency_key)s, %(mock_type)s, %(mock_set)s,
-   %(created_at)s, %(updated_at)s, %(synced_at)s, %(synced_at)s)
+   timezone('UTC', %(created_at)s::timestamptz), timezone('UTC', %(updated_at)s::timestamptz),
+   timezone('UTC', %(synced_at)s::timestamptz), %(synced_at)s::timestamptz)
 """
 
 _BOOK = """
