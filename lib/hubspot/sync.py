@@ -17,11 +17,12 @@ What makes it safe to run every two hours, to kill at any moment and to run agai
   the database's own state (a booking is due until marked synced, a contact until its
   merge is confirmed), so a run that stops for any reason is continued by the next;
   a full pass also keeps its position (sync_state 'full_pass');
-* every write to HubSpot is a repeat-safe one: upserts by our own unique keys
-  (booking codes, emails), updates with absolute values, associations (creating an
-  existing one is harmless); never a plain create. Credit pushes are recorded as
-  pending before they are sent and carry a marker that the next run reads back, so a
-  lost answer neither loses nor double-applies a change (phases/credits.py);
+* every write to HubSpot is repeat-safe (upserts of contacts by email, updates with
+  absolute values, associations), but for the create of a new booking, recorded as
+  sent first and found again by idempotency_key (phases/bookings.py). Credit pushes
+  are recorded as pending before they are sent and carry a marker that the next run
+  reads back, so a lost answer neither loses nor double-applies a change
+  (phases/credits.py);
 * no database transaction is ever open while HubSpot is being called.
 
 `delta` sends only what changed; `full` re-sends every booking and seat count and
