@@ -104,6 +104,9 @@ class Settings:
     # 240 leaves a minute of Vercel's 300 s maxDuration for the batch in flight
     # (normally 1-2 s, up to ~30 s when HubSpot is slow) and the run's last record.
     sync_time_budget_s: int = 240
+    # A new booking's create whose answer was lost is made again only once HubSpot's
+    # search (which lags creates by seconds) still shows nothing this long after it.
+    sync_create_recovery_s: int = 300
     # Admin sign-in (lib/admin_auth.py): the project's JWT secret for HS256 tokens,
     # and where its asymmetric keys are published (default: SUPABASE_URL's JWKS).
     supabase_jwt_secret: str | None = None
@@ -151,6 +154,7 @@ def settings() -> Settings:
         ),
         cron_secret=_str("CRON_SECRET"),
         sync_time_budget_s=_int("SYNC_TIME_BUDGET_S", 240, 5, 3600),
+        sync_create_recovery_s=_int("SYNC_CREATE_RECOVERY_S", 300, 0, 86_400),
         supabase_jwt_secret=_str("SUPABASE_JWT_SECRET"),
         supabase_jwks_url=_str("SUPABASE_JWKS_URL"),
     )

@@ -36,7 +36,10 @@ def main(argv: list[str]) -> int:
         trigger="torture",
         client=client,
         options=SyncOptions(
-            batch_size=BATCH_SIZE, association_group=BATCH_SIZE, lease_ttl_s=lease_ttl_s
+            batch_size=BATCH_SIZE,
+            association_group=BATCH_SIZE,
+            lease_ttl_s=lease_ttl_s,
+            create_recovery_after_s=2,  # the stand-in's search has no lag
         ),
     )
     client.close()

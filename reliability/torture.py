@@ -184,6 +184,9 @@ def _torture(settings: RunSettings, size: Size) -> TortureResult:
                 "CRON_SECRET": cron_secret,
                 "SUPABASE_JWT_SECRET": jwt_secret,
                 "SYNC_TIME_BUDGET_S": "30",
+                # The stand-in's search shows a create at once (no index lag), so a lost
+                # create may be made again seconds later; HubSpot's default is 300 s.
+                "SYNC_CREATE_RECOVERY_S": "2",
             }
             with log_path.open("wb") as log, stack.api_server(env, output=log) as base:
                 result = _run(

@@ -119,6 +119,7 @@ def options_from(config: Settings) -> SyncOptions:
         attending_locations=frozenset(config.hubspot_attending_locations),
         booking_contact_association=config.hubspot_booking_contact_association,
         booking_exam_association=config.hubspot_booking_exam_association,
+        create_recovery_after_s=config.sync_create_recovery_s,
     )
 
 

@@ -136,7 +136,13 @@ def _recover(
             recovered.append({**row, "hubspot_id": hubspot_id, "needs_associations": False})
         elif sent[row["id"]] >= run.options.create_recovery_after_s:
             create.append(row)
-        # else: sent moments ago; HubSpot's search may not show it yet. Next run.
+        else:  # sent moments ago; HubSpot's search may not show it yet. Next run.
+            run.fail(
+                row["id"],
+                "CREATE_UNCONFIRMED",
+                "sent to HubSpot moments ago and not found there yet; the next run looks again",
+                severity="warning",
+            )
     return create, recovered
 
 
