@@ -194,15 +194,7 @@ def _create(run: Run, batch: Sequence[dict[str, Any]], counts: PhaseCounts) -> d
         if found is None:
             continue
         written[found["id"]] = str(record["id"])
-        items.append(
-            {
-                "id": found["id"],
-                "hubspot_id": str(record["id"]),
-                "contact_hubspot_id": found["contact_hubspot_id"],
-                "updated_at": found["updated_at"],
-                "synced": True,  # its associations were made with it
-            }
-        )
+        items.append(_item(found, str(record["id"]), synced=True))  # associated with it
     not_created: list[str] = []
     for error in result.errors:
         refused = take(by_trace, str(error.id))
@@ -214,7 +206,7 @@ def _create(run: Run, batch: Sequence[dict[str, Any]], counts: PhaseCounts) -> d
     for row in by_trace.values():
         # Not in the answer: it may exist; the next run looks for it (never recreated blind).
         run.fail(row["id"], "NO_RESULT", "HubSpot's answer did not mention this booking")
-    _written(run, items, written, {})
+    _written(run, items, written)
     counts.created += len(written)
     run.batch_done()
     return written
@@ -227,16 +219,24 @@ def _inline(to_id: str, type_id: int) -> dict[str, Any]:
     }
 
 
-def _written(
-    run: Run, items: list[dict[str, Any]], written: dict[str, str], created: dict[str, bool]
-) -> None:
+def _item(row: dict[str, Any], hubspot_id: str, *, synced: bool) -> dict[str, Any]:
+    """What sync_bookings_written takes for one booking HubSpot now holds."""
+    return {
+        "id": row["id"],
+        "hubspot_id": hubspot_id,
+        "contact_hubspot_id": row["contact_hubspot_id"],
+        "updated_at": row["updated_at"],
+        "synced": synced,
+    }
+
+
+def _written(run: Run, items: list[dict[str, Any]], written: dict[str, str]) -> None:
     """Write HubSpot's ids back; a booking whose id clashes with another's is failed."""
     if not items:
         return
     answer = run.rpc("sync_bookings_written", run_id=str(run.run_id), items=run.items(items))
     for conflict in answer["conflicts"]:
         take(written, conflict["id"])
-        take(created, conflict["id"])
         run.fail(
             conflict["id"],
             "HUBSPOT_ID_CONFLICT",
@@ -276,16 +276,8 @@ def _write(run: Run, batch: Sequence[dict[str, Any]], counts: PhaseCounts) -> di
         if found is None:
             continue
         written[found["id"]] = str(record["id"])
-        items.append(
-            {
-                "id": found["id"],
-                "hubspot_id": str(record["id"]),
-                "contact_hubspot_id": found["contact_hubspot_id"],
-                "updated_at": found["updated_at"],
-                # Associations still to make: marked synced after them, not now.
-                "synced": not found["needs_associations"],
-            }
-        )
+        # Associations still to make: marked synced after them, not now.
+        items.append(_item(found, str(record["id"]), synced=not found["needs_associations"]))
     for error in result.errors:
         refused = take(by_key, str(error.id))
         run.refused(
@@ -293,7 +285,7 @@ def _write(run: Run, batch: Sequence[dict[str, Any]], counts: PhaseCounts) -> di
         )
     for row in by_key.values():
         run.fail(row["id"], "NO_RESULT", "HubSpot's answer did not mention this booking")
-    _written(run, items, written, {})
+    _written(run, items, written)
     counts.updated += len(written)
     run.batch_done()
     return written
