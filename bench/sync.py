@@ -193,6 +193,7 @@ def run_sync(
         "DATABASE_URL": database_url,
         "HUBSPOT_BASE_URL": standin.url,
         "HUBSPOT_ACCESS_TOKEN": TOKEN,
+        "HUBSPOT_APP_ID": standin.app_id,
         "HUBSPOT_RATE_LIMIT_PER_10S": str(rate),
         "HUBSPOT_ASSOCIATIONS_PER_10S": str(ASSOCIATIONS_PER_10S),
         "SYNC_TIME_BUDGET_S": str(CHILD_TIMEOUT_S),

@@ -97,6 +97,11 @@ class Settings:
     # are per portal. The replaced system's: 1289 and 1291.
     hubspot_booking_contact_association: int = 1289
     hubspot_booking_exam_association: int = 1291
+    # The id of the private app (or service key's app) whose token the sync uses, as
+    # HubSpot's property history names it (sourceId of its INTEGRATION changes): the
+    # credit merge tells its own pushes from purchases and edits by it. Shown in the
+    # app's settings in HubSpot. None: the credit phase does not run.
+    hubspot_app_id: str | None = None
     # Vercel's cron sends it as `Authorization: Bearer <secret>`; None: the cron
     # endpoint refuses every call.
     cron_secret: str | None = None
@@ -152,6 +157,7 @@ def settings() -> Settings:
         hubspot_booking_exam_association=_int(
             "HUBSPOT_BOOKING_EXAM_ASSOCIATION", 1291, 1, 2_147_483_647
         ),
+        hubspot_app_id=_str("HUBSPOT_APP_ID"),
         cron_secret=_str("CRON_SECRET"),
         sync_time_budget_s=_int("SYNC_TIME_BUDGET_S", 240, 5, 3600),
         sync_create_recovery_s=_int("SYNC_CREATE_RECOVERY_S", 300, 0, 86_400),

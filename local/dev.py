@@ -165,6 +165,7 @@ def serve(services: Services, options: server.Options) -> None:
         "REDIS_URL": services.redis_url,
         "HUBSPOT_BASE_URL": hubspot.url,
         "HUBSPOT_ACCESS_TOKEN": hubspot.token,
+        "HUBSPOT_APP_ID": hubspot.app_id,
         "CRON_SECRET": cron_secret,
         **admin.env,
     }
@@ -185,7 +186,8 @@ def serve(services: Services, options: server.Options) -> None:
         print(
             "Sync        in another shell: export DATABASE_URL="
             f"'{_masked(services.database_url)}' REDIS_URL='{_masked(services.redis_url)}'"
-            f" HUBSPOT_BASE_URL='{hubspot.url}' HUBSPOT_ACCESS_TOKEN='{hubspot.token}';"
+            f" HUBSPOT_BASE_URL='{hubspot.url}' HUBSPOT_ACCESS_TOKEN='{hubspot.token}'"
+            f" HUBSPOT_APP_ID='{hubspot.app_id}';"
             " ./run sync\n"
             f"            or: curl -H 'Authorization: Bearer {cron_secret}'"
             f" http://{host}:{options.port}/api/cron/sync",

@@ -139,6 +139,7 @@ def _start_stack(args: argparse.Namespace, services: dev.Services) -> tuple[HubS
             "REDIS_URL": services.redis_url,
             "HUBSPOT_BASE_URL": hubspot.url,
             "HUBSPOT_ACCESS_TOKEN": hubspot.token,
+            "HUBSPOT_APP_ID": hubspot.app_id,
             "CRON_SECRET": cron_secret,
             **admin.env,
         }

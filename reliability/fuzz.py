@@ -265,6 +265,7 @@ def _live_server(log_path: Path) -> Iterator[Target]:
             "CRON_SECRET": cron_secret,
             "HUBSPOT_BASE_URL": hubspot.url,
             "HUBSPOT_ACCESS_TOKEN": hubspot.token,
+            "HUBSPOT_APP_ID": hubspot.app_id,
             "HUBSPOT_SEARCH_PER_S": str(SEARCH_PER_S),
         }
         try:

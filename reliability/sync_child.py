@@ -1,6 +1,6 @@
 """One sync run in a process of its own, for the torture to SIGKILL mid-run:
 
-    DATABASE_URL=... HUBSPOT_BASE_URL=... HUBSPOT_ACCESS_TOKEN=... \
+    DATABASE_URL=... HUBSPOT_BASE_URL=... HUBSPOT_ACCESS_TOKEN=... HUBSPOT_APP_ID=... \
         python -m reliability.sync_child LEASE_TTL_S
 
 The production run (lib.hubspot.sync.run_once) with small batches, so a run has many
@@ -40,6 +40,7 @@ def main(argv: list[str]) -> int:
             association_group=BATCH_SIZE,
             lease_ttl_s=lease_ttl_s,
             create_recovery_after_s=2,  # the stand-in's search has no lag
+            app_id=os.environ["HUBSPOT_APP_ID"],
         ),
     )
     client.close()

@@ -181,6 +181,7 @@ def _torture(settings: RunSettings, size: Size) -> TortureResult:
                 **redis_env,
                 "HUBSPOT_ACCESS_TOKEN": hubspot_token,
                 "HUBSPOT_BASE_URL": standin.url,
+                "HUBSPOT_APP_ID": standin.app_id,
                 "CRON_SECRET": cron_secret,
                 "SUPABASE_JWT_SECRET": jwt_secret,
                 "SYNC_TIME_BUDGET_S": "30",
@@ -199,7 +200,10 @@ def _torture(settings: RunSettings, size: Size) -> TortureResult:
                     base=base,
                     cron_secret=cron_secret,
                     admin=admin_token.sign(jwt_secret),
-                    child_env={k: env[k] for k in ("DATABASE_URL", "HUBSPOT_ACCESS_TOKEN")}
+                    child_env={
+                        k: env[k]
+                        for k in ("DATABASE_URL", "HUBSPOT_ACCESS_TOKEN", "HUBSPOT_APP_ID")
+                    }
                     | {"HUBSPOT_BASE_URL": standin.url},
                 )
         finally:

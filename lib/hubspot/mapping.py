@@ -21,10 +21,6 @@ CREDIT_KINDS = (
     "mock_discussion_token",
     "shared_mock_credits",
 )
-# A contact property only the sync writes: the id of the credit push that last set the
-# balances. After a lost answer (or a kill) the next run reads it back to know whether
-# that push landed. The portal needs it created once (README, "HubSpot sync").
-CREDITS_MARKER = "credits_sync_id"
 
 MOCK_TYPES = frozenset({"Situational Judgment", "Clinical Skills", "Mini-mock", "Mock Discussion"})
 MOCK_SETS = frozenset("ABCDEFGH")
@@ -238,15 +234,39 @@ def credit_values(properties: Mapping[str, Any]) -> list[int] | None:
     return values
 
 
-def credit_properties(values: list[int], push_id: str) -> dict[str, str]:
-    """A credit push: the five balances and the push's marker, in one write (HubSpot
-    applies a record's properties together, so the marker proves the balances)."""
-    return {
-        **{k: str(v) for k, v in zip(CREDIT_KINDS, values, strict=True)},
-        CREDITS_MARKER: push_id,
-    }
+def credit_properties(values: list[int]) -> dict[str, str]:
+    """A credit push: the five balances, in one write."""
+    return {k: str(v) for k, v in zip(CREDIT_KINDS, values, strict=True)}
 
 
-def marker(properties: Mapping[str, Any]) -> str | None:
-    value = properties.get(CREDITS_MARKER)
-    return None if value is None or str(value) == "" else str(value)
+def credit_changes_elsewhere(
+    history: Mapping[str, Any], since_ms: int, app_id: str
+) -> list[int] | None:
+    """What sources other than this sync changed in each balance after `since_ms`,
+    from HubSpot's `propertiesWithHistory` of a contact: per kind, the sum over each
+    change after it that this sync's app did not make (sourceType INTEGRATION with
+    sourceId `app_id`) of the value it set minus the value before it (an unset value,
+    or no earlier entry at all, counts as 0). None when an entry's value is not a whole
+    number of at least 0 (a balance HubSpot should not hold) or has no readable time."""
+    changes: list[int] = []
+    for kind in CREDIT_KINDS:
+        entries: list[tuple[int, int, bool]] = []  # (ms, value, ours)
+        for entry in history.get(kind) or []:
+            parsed = credit_values({kind: entry.get("value")})
+            try:
+                ms = parse_ms(entry.get("timestamp"))
+            except MappingError:
+                ms = None
+            if parsed is None or ms is None:
+                return None
+            ours = entry.get("sourceType") == "INTEGRATION" and str(entry.get("sourceId")) == app_id
+            entries.append((ms, parsed[CREDIT_KINDS.index(kind)], ours))
+        # HubSpot lists history newest first; order by time (ties keep HubSpot's order).
+        entries.reverse()
+        entries.sort(key=lambda e: e[0])
+        total = 0
+        for position, (at, value, ours) in enumerate(entries):
+            if at > since_ms and not ours:
+                total += value - (entries[position - 1][1] if position else 0)
+        changes.append(total)
+    return changes

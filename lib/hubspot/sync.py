@@ -120,6 +120,7 @@ def options_from(config: Settings) -> SyncOptions:
         booking_contact_association=config.hubspot_booking_contact_association,
         booking_exam_association=config.hubspot_booking_exam_association,
         create_recovery_after_s=config.sync_create_recovery_s,
+        app_id=config.hubspot_app_id,
     )
 
 

@@ -78,6 +78,10 @@ class SyncOptions:
     # next run on; not found, it is created again only once it was sent this long ago:
     # HubSpot's search shows a new record seconds after its create, never at once.
     create_recovery_after_s: int = 300
+    # The sync's app id in HubSpot's property history (Settings.hubspot_app_id): the
+    # credit merge leaves changes it made out of "what changed in HubSpot". None: the
+    # credit phase records a configuration error and does nothing.
+    app_id: str | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.batch_size <= BATCH_SIZE:

@@ -104,12 +104,10 @@ ASSOCIATIONS_PAGE_LIMIT = 500
 # hundred bytes each, or 2,000 association pairs).
 MAX_BODY_BYTES = 5_000_000
 
-# credits_sync_id: the sync's push marker (lib/hubspot/phases/credits.py); a custom
-# single-line text property the portal needs (README, "HubSpot sync").
 CONTACT_PROPERTIES = _names(
     """
     student_id email firstname lastname sj_credits cs_credits sjmini_credits
-    mock_discussion_token shared_mock_credits ndecc_exam_date credits_sync_id
+    mock_discussion_token shared_mock_credits ndecc_exam_date
     """
 )
 MOCK_EXAM_PROPERTIES = _names(
@@ -151,6 +149,12 @@ OPERATORS = _names(
     """
 )
 CATEGORIES = frozenset({"HUBSPOT_DEFINED", "USER_DEFINED", "INTEGRATOR_DEFINED", "WORK"})
+# Who a property change came from, as HubSpot's property history tells it
+# (`propertiesWithHistory`: sourceType, sourceId): a write through the API with a private
+# app's token is an INTEGRATION change whose sourceId is the app's id; an edit in
+# HubSpot's UI is CRM_UI with "userId:<id>". The stand-in's token belongs to this app.
+STANDIN_APP_ID = "3100001"
+UI_SOURCE = ("CRM_UI", "userId:4200001")
 # Where the control API lives; never rate limited, never logged.
 CONTROL_PREFIX = "/__standin/"
 
@@ -434,12 +438,35 @@ def _string(value: Any) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class _Change:
+    """One entry of a property's history: the value set, when, and by whom."""
+
+    value: str
+    ms: int
+    source_type: str
+    source_id: str
+
+    def shaped(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "value": self.value,
+            "timestamp": _iso(self.ms),
+            "sourceType": self.source_type,
+            "sourceId": self.source_id,
+        }
+        if self.source_id.startswith("userId:"):
+            entry["updatedByUserId"] = int(self.source_id.removeprefix("userId:"))
+        return entry
+
+
 @dataclass
 class _Record:
     id: str
     properties: dict[str, str]
     created_ms: int
     updated_ms: int
+    # property -> its changes, oldest first (HubSpot answers newest first)
+    history: dict[str, list[_Change]] = field(default_factory=dict)
 
 
 class _Store:
@@ -554,8 +581,12 @@ class _Store:
         record: _Record | None,
         changes: Mapping[str, str],
         new_id: str | None = None,
+        *,
+        source: tuple[str, str],
     ) -> tuple[_Record, bool]:
-        """Apply changes to a record, or create one (with `new_id`, else the next id)."""
+        """Apply changes to a record, or create one (with `new_id`, else the next id).
+        `source` (sourceType, sourceId) goes into the history of each property whose
+        value changes; a write of the value a property already holds adds no entry."""
         now = self.now_ms()
         created = record is None
         if record is None:
@@ -573,6 +604,8 @@ class _Store:
                 if changes[prop]:
                     index[self.key(prop, changes[prop])] = record.id
         for prop, value in changes.items():
+            if value != record.properties.get(prop, ""):
+                record.history.setdefault(prop, []).append(_Change(value, now, *source))
             if value == "":
                 record.properties.pop(prop, None)
             else:
@@ -618,20 +651,28 @@ def _shape(
     record: _Record,
     view: Mapping[str, str],
     wanted: Iterable[str] | None,
+    with_history: Iterable[str] = (),
 ) -> dict[str, Any]:
     """SimplePublicObject: the requested properties (null when unset) and the system
-    ones, or the type's defaults when nothing was requested."""
+    ones, or the type's defaults when nothing was requested; `propertiesWithHistory`
+    for the properties asked for with history (each newest first, [] if never set)."""
     names = list(wanted) if wanted else list(object_type.defaults)
     properties: dict[str, str | None] = {name: view.get(name) for name in names}
     for name in object_type.system:
         properties[name] = view[name]
-    return {
+    shaped: dict[str, Any] = {
         "id": record.id,
         "properties": properties,
         "createdAt": _iso(record.created_ms),
         "updatedAt": _iso(record.updated_ms),
         "archived": False,
     }
+    history = list(with_history)
+    if history:
+        shaped["propertiesWithHistory"] = {
+            name: [c.shaped() for c in reversed(record.history.get(name, []))] for name in history
+        }
+    return shaped
 
 
 # ------------------------------------------------------------------ request logic
@@ -668,6 +709,8 @@ class _App:
         self.store = store
         self.strict = strict_properties
         self.search_lag_ms = search_lag_ms
+        # Every API write is the stand-in token's private app's (property history).
+        self.source = ("INTEGRATION", STANDIN_APP_ID)
 
     # ---- property checks
 
@@ -829,7 +872,7 @@ class _App:
             if failure is not None:
                 errors.append(failure.item({"objectWriteTraceId": [str(trace)]} if trace else {}))
                 continue
-            written, created = self.store.write(object_type, record, changes)
+            written, created = self.store.write(object_type, record, changes, source=self.source)
             if action == "create":
                 self._inline_associations(object_type, written, item.get("associations"))
             view = self.store.view(object_type, written)
@@ -905,6 +948,11 @@ class _App:
         started = _now_iso()
         id_property = self._id_property(object_type, body.get("idProperty"), email=True)
         wanted = body.get("properties") or None
+        with_history = body.get("propertiesWithHistory") or []
+        if not isinstance(with_history, list) or not all(isinstance(n, str) for n in with_history):
+            raise _bad_request(
+                "Invalid input JSON: `propertiesWithHistory` must be a list of names"
+            )
         ids = [str(item.get("id", "")) for item in inputs]
         self._duplicates([self.store.key(id_property or "", i) for i in ids])
         results: list[dict[str, Any]] = []
@@ -914,9 +962,8 @@ class _App:
             if record is None:
                 missing.append(id_value)
                 continue
-            results.append(
-                _shape(object_type, record, self.store.view(object_type, record), wanted)
-            )
+            view = self.store.view(object_type, record)
+            results.append(_shape(object_type, record, view, wanted, with_history))
         errors = [_not_found(object_type.label, missing).item({})] if missing else []
         return self._batch_answer(200, started, results, errors)
 
@@ -932,11 +979,15 @@ class _App:
         object_type = self.store.resolve(type_name)
         id_property = self._id_property(object_type, _first(query, "idProperty"), email=True)
         wanted = [p for raw in query.get("properties", []) for p in raw.split(",") if p]
+        with_history = [
+            p for raw in query.get("propertiesWithHistory", []) for p in raw.split(",") if p
+        ]
         with self.store.lock:
             record = self.store.find(object_type, record_id, id_property)
             if record is None:
                 raise _Reply(404, "OBJECT_NOT_FOUND", "resource not found")
-            return _shape(object_type, record, self.store.view(object_type, record), wanted)
+            view = self.store.view(object_type, record)
+            return _shape(object_type, record, view, wanted, with_history)
 
     def patch_one(
         self,
@@ -957,7 +1008,7 @@ class _App:
             clash = self._unique_clash(object_type, record.id, changes)
             if clash:
                 raise clash.reply()
-            self.store.write(object_type, record, changes)
+            self.store.write(object_type, record, changes, source=self.source)
             return _shape(object_type, record, self.store.view(object_type, record), list(changes))
 
     # ---- search
@@ -1788,13 +1839,17 @@ def _reason(status: int) -> str:
 
 
 def _put(
-    store: _Store, type_name: str, properties: Mapping[str, Any], record_id: str | None = None
+    store: _Store,
+    type_name: str,
+    properties: Mapping[str, Any],
+    record_id: str | None = None,
+    source: tuple[str, str] = UI_SOURCE,
 ) -> str:
     object_type = store.resolve(type_name)
     changes = {k: s for k, v in properties.items() if (s := _string(v)) is not None}
     with store.lock:
         existing = store.records[object_type.type_id].get(record_id) if record_id else None
-        record, _ = store.write(object_type, existing, changes, new_id=record_id)
+        record, _ = store.write(object_type, existing, changes, new_id=record_id, source=source)
     return record.id
 
 
@@ -1822,6 +1877,9 @@ class HubSpotStandIn:
         host, port = server.server_address[:2]
         self.url = f"http://{host!s}:{port}"
         self.token = server.token
+        # What HUBSPOT_APP_ID should be set to: the id the property history gives the
+        # token's app.
+        self.app_id = STANDIN_APP_ID
 
     @property
     def _store(self) -> _Store:
@@ -1829,12 +1887,21 @@ class HubSpotStandIn:
 
     # ---- seeding and inspection
 
-    def put(self, object_type: str, properties: Mapping[str, Any], id: str | None = None) -> str:
+    def put(
+        self,
+        object_type: str,
+        properties: Mapping[str, Any],
+        id: str | None = None,
+        *,
+        source: tuple[str, str] = UI_SOURCE,
+    ) -> str:
         """Create a record directly (no validation, no budget, no log); its id. With
         `id`: create the record under that id (mirroring another system's ids), or, if
         it exists, change the given properties as an edit in HubSpot's UI would
-        (hs_lastmodifieddate moves)."""
-        return _put(self._store, object_type, properties, id)
+        (hs_lastmodifieddate moves). `source` is what the property history records:
+        an admin in HubSpot's UI unless given, e.g. ("INTEGRATION", STANDIN_APP_ID) for
+        a write this system's app made, or another app's id for another integration."""
+        return _put(self._store, object_type, properties, id, source)
 
     def objects(self, object_type: str) -> list[dict[str, Any]]:
         """Every record of a type, oldest first, with all properties (computed and

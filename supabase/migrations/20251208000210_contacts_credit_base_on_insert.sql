@@ -14,7 +14,7 @@ set search_path = hubspot_sync, pg_temp
 set timezone = 'UTC'
 as $$
 begin
-  insert into sync_contact_credits (contact_id, hubspot_id, base, base_marker, merged_at)
+  insert into sync_contact_credits (contact_id, hubspot_id, base, base_at, merged_at)
   values (new.id, new.hubspot_id,
           array[coalesce(new.sj_credits, 0), coalesce(new.cs_credits, 0),
                 coalesce(new.sjmini_credits, 0), coalesce(new.mock_discussion_token, 0),

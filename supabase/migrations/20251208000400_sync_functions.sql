@@ -435,9 +435,22 @@ returns int[] language sql immutable as $$
                coalesce(c.mock_discussion_token, 0), coalesce(c.shared_mock_credits, 0)]
 $$;
 
+-- _credit_state: what a merge needs to know of a contact's memory before reading
+-- HubSpot: base, its HubSpot time in epoch ms (null: never read), and the pending push.
+create or replace function hubspot_sync._credit_state(s hubspot_sync.sync_contact_credits)
+returns jsonb language sql stable as $$
+  select case when s.contact_id is null then null else jsonb_build_object(
+    'base', to_jsonb(s.base),
+    'base_at_ms', (extract(epoch from s.base_at) * 1000)::bigint,
+    'pending', to_jsonb(s.pending),
+    'recheck', s.recheck) end
+$$;
+
 -- sync_credit_candidates: contacts (with a HubSpot id) whose balances must be merged,
 -- in id order after p_after: PostgreSQL changed them since the base, a push awaits
--- confirmation, or they were never merged. p_full: every contact with a HubSpot id.
+-- confirmation or landed since the base (recheck), or they were never merged. p_full:
+-- every contact with a HubSpot id. Each with its merge state (_credit_state; null:
+-- never merged).
 create or replace function hubspot_sync.sync_credit_candidates(p_after uuid, p_limit int, p_full boolean)
 returns jsonb
 language sql stable
@@ -445,12 +458,13 @@ set search_path = hubspot_sync, pg_temp
 set timezone = 'UTC'
 as $$
   select jsonb_build_object('ok', true, 'contacts', coalesce(jsonb_agg(to_jsonb(r) order by r.id), '[]'))
-    from (select c.id, c.hubspot_id
+    from (select c.id, c.hubspot_id,
+                 case when s.hubspot_id is not distinct from c.hubspot_id then _credit_state(s) end as state
             from hubspot_contact_credits c
             left join sync_contact_credits s on s.contact_id = c.id
            where c.hubspot_id is not null
              and c.id > coalesce(p_after, '00000000-0000-0000-0000-000000000000')
-             and (p_full or s.contact_id is null or s.pending_push_id is not null
+             and (p_full or s.contact_id is null or s.pending_push_id is not null or s.recheck
                   or s.hubspot_id is distinct from c.hubspot_id
                   or s.base is distinct from _credit_vector(c))
            order by c.id
@@ -459,9 +473,9 @@ $$;
 
 -- sync_credit_watch: of contacts HubSpot reports as modified (a search, whose values
 -- may lag by seconds), those worth reading back and merging: known here, and HubSpot's
--- balances or marker differ from the base, or a push awaits confirmation. Only a
--- filter: the merge itself always uses values read from HubSpot just before.
--- p_items: [{"hubspot_id", "values": [5 ints], "marker"}].
+-- balances differ from the base, or a push awaits confirmation. Only a filter: the
+-- merge itself always uses values read from HubSpot just before.
+-- p_items: [{"hubspot_id", "values": [5 ints]}].
 create or replace function hubspot_sync.sync_credit_watch(p_items text)
 returns jsonb
 language sql stable
@@ -469,50 +483,59 @@ set search_path = hubspot_sync, pg_temp
 set timezone = 'UTC'
 as $$
   select jsonb_build_object('ok', true, 'contacts', coalesce(jsonb_agg(jsonb_build_object(
-           'id', c.id, 'hubspot_id', c.hubspot_id) order by c.id), '[]'))
-    from jsonb_to_recordset(p_items::jsonb) as x(hubspot_id text, "values" int[], marker text)
+           'id', c.id, 'hubspot_id', c.hubspot_id,
+           'state', case when s.hubspot_id is not distinct from c.hubspot_id then _credit_state(s) end)
+           order by c.id), '[]'))
+    from jsonb_to_recordset(p_items::jsonb) as x(hubspot_id text, "values" int[])
     join hubspot_contact_credits c on c.hubspot_id = x.hubspot_id
     left join sync_contact_credits s on s.contact_id = c.id
-   where s.contact_id is null or s.pending_push_id is not null
+   where s.contact_id is null or s.pending_push_id is not null or s.recheck
       or s.hubspot_id is distinct from c.hubspot_id
-      or s.base is distinct from x."values" or s.base_marker is distinct from x.marker
+      or s.base is distinct from x."values"
 $$;
 
 -- sync_merge_credits: the three-way merge of a batch of contacts, one transaction.
 --
--- For each contact, H = HubSpot's balances as just read (with its credits_sync_id
--- marker), P = PostgreSQL's, base = HubSpot's balances PostgreSQL last took in:
---   1. Settle the previous push, if any: marker = that push's id means it landed
---      (its answer was lost), so HubSpot's base is what we pushed; marker = the base's
---      marker means it did not land. Any other marker means HubSpot's balances were
---      written by a sync push we do not know about (a run presumed dead, writing
---      late): HubSpot's side cannot be told apart from our own old values, so no
---      HubSpot change is taken in; PostgreSQL's balances stand and go back to HubSpot,
---      with a warning to review.
---   2. HubSpot's changes since base (H − base: purchases, admin edits) are ADDED to
---      PostgreSQL in one relative UPDATE under the contact's row lock: a booking
---      committing at the same moment is neither lost nor counted twice.
+-- For each contact, H = HubSpot's balances as just read (at HubSpot time seen_at, the
+-- record's updatedAt), P = PostgreSQL's, base = HubSpot's balances as of base_at:
+--   1. What changed in HubSpot since base_at, by sources other than this sync (a
+--      purchase, an admin's edit, another integration): the caller reads HubSpot's
+--      property history after base_at and passes the sum, per kind, of each such
+--      change (value set minus the value before it) as "changes"; this sync's own
+--      pushes (sourceType INTEGRATION, sourceId = its app's id) are left out, so a
+--      push whose answer was lost, a push that never arrived, and a late push of a
+--      run presumed dead all count the same: for nothing. An admin's edit that our
+--      push overwrote still counts. The caller reads the history only when HubSpot's
+--      balances moved from base or a push is pending; otherwise nothing changed.
+--      With no base_at (a base a first login copied from HubSpot) the change is
+--      H − base (no push can be pending then). After a push landed (recheck) the
+--      history is read even when H = base: an edit our push overwrote is only there.
+--   2. Those changes are ADDED to PostgreSQL in one relative UPDATE under the
+--      contact's row lock: a booking committing at the same moment is neither lost
+--      nor counted twice.
 --   3. A balance cannot go below zero (the constraint behind the booking functions):
 --      when HubSpot took away more than the student has left (they spent it meanwhile,
 --      and those bookings stand), the balance becomes 0 and a CREDIT_SHORTFALL warning
 --      names how much could not be taken.
 --   4. The result P' is what HubSpot must show. When it differs from H, the push is
---      recorded as pending (values, push id) BEFORE anything is sent; the caller sends
---      it with credits_sync_id = push id and then calls sync_confirm_credits. A kill
---      or a lost answer in between leaves the pending push for step 1 of the next run:
---      nothing is lost or applied twice.
---   base := H (HubSpot's changes are now in PostgreSQL).
+--      recorded as pending BEFORE anything is sent; the caller sends it and then calls
+--      sync_confirm_credits. A kill or a lost answer in between leaves the pending
+--      push for the next run, whose history read settles it (step 1).
+--   base := H and base_at := seen_at whenever HubSpot's changes were taken in.
 -- A contact never merged before has no base: HubSpot's current balances become it,
 -- i.e. PostgreSQL's balances stand (it is the source of truth for credits since the
 -- cut-over) and are pushed; a FIRST_SYNC_DIFFERENCE warning records what HubSpot had.
 -- (Contacts copied from HubSpot at first login got their base at that moment, see
 -- 20251208000210, so a purchase made since is merged like any other.)
 --
+-- Fenced: each item names the base_at_ms its changes were counted from; a contact
+-- whose memory moved since (another call merged it) is skipped, to be merged again.
 -- Idempotent: a retry with the same p_push_id finds its own pending pushes and
 -- returns them again, changing nothing.
 -- Locks: contact rows (FOR NO KEY UPDATE, in id order), then their merge rows.
 -- p_items: [{"contact_id", "hubspot_id", "values": [sj, cs, sjmini, mock_discussion,
--- shared], "marker"}]. Returns {"ok", "pushes": [{"contact_id", "hubspot_id",
+-- shared], "seen_at": ISO time, "base_at_ms": as _credit_state gave it, "changes":
+-- [5 ints] or null}]. Returns {"ok", "pushes": [{"contact_id", "hubspot_id",
 -- "values"}], "merged", "unchanged", "warnings": [...], "skipped": [...]}.
 create or replace function hubspot_sync.sync_merge_credits(p_run_id uuid, p_push_id text, p_items text)
 returns jsonb
@@ -526,8 +549,9 @@ declare
   v_contact hubspot_contact_credits;
   v_state sync_contact_credits;
   v_has_state boolean;
-  v_base int[];
   v_p int[];
+  v_delta int[];
+  v_base_at timestamptz;
   v_want int[];
   v_new int[];
   v_pushes jsonb := '[]';
@@ -550,7 +574,8 @@ begin
 
   for v in
     select * from jsonb_to_recordset(p_items::jsonb)
-      as x(contact_id uuid, hubspot_id text, "values" int[], marker text)
+      as x(contact_id uuid, hubspot_id text, "values" int[], seen_at timestamptz,
+           base_at_ms bigint, changes int[])
      order by x.contact_id
   loop
     select * into v_contact from hubspot_contact_credits where id = v.contact_id for no key update;
@@ -560,9 +585,12 @@ begin
       continue;
     end if;
     if v."values" is null or cardinality(v."values") <> 5
-       or exists (select 1 from unnest(v."values") u(n) where u.n is null or u.n < 0) then
+       or exists (select 1 from unnest(v."values") u(n) where u.n is null or u.n < 0)
+       or (v.changes is not null and (cardinality(v.changes) <> 5
+           or exists (select 1 from unnest(v.changes) u(n) where u.n is null)))
+       or v.seen_at is null then
       v_skipped := v_skipped || jsonb_build_object('contact_id', v.contact_id, 'hubspot_id', v.hubspot_id,
-        'message', 'HubSpot''s balances are not five whole numbers of at least 0');
+        'message', 'HubSpot''s balances are not five whole numbers of at least 0 with a time');
       continue;
     end if;
 
@@ -574,10 +602,16 @@ begin
         'hubspot_id', v_contact.hubspot_id, 'values', to_jsonb(v_state.pending));
       continue;
     end if;
+    if v_has_state and v.base_at_ms is distinct from (extract(epoch from v_state.base_at) * 1000)::bigint then
+      v_skipped := v_skipped || jsonb_build_object('contact_id', v.contact_id, 'hubspot_id', v.hubspot_id,
+        'message', 'merged by another call since HubSpot was read; merged again next run');
+      continue;
+    end if;
 
     v_p := _credit_vector(v_contact);
+    v_base_at := v.seen_at;
     if not v_has_state then
-      v_base := v."values";
+      v_delta := array[0, 0, 0, 0, 0];
       -- Expected for a contact the sync itself just created in HubSpot (no balances
       -- there yet); worth a look when HubSpot had balances of its own.
       if v_p is distinct from v."values" and exists (select 1 from unnest(v."values") u(n) where u.n <> 0) then
@@ -586,27 +620,27 @@ begin
           'message', format('first merge of this contact: PostgreSQL''s balances %s kept over HubSpot''s %s',
                             v_p, v."values"));
       end if;
-    elsif v_state.pending_push_id is not null and v.marker is not distinct from v_state.pending_push_id then
-      v_base := v_state.pending;
-    elsif v.marker is not distinct from v_state.base_marker then
-      v_base := v_state.base;
+    elsif v.changes is not null then
+      v_delta := v.changes;
+    elsif v_state.base_at is null then
+      v_delta := array(select v."values"[g.i] - v_state.base[g.i] from generate_series(1, 5) g(i) order by g.i);
+    elsif v_state.pending is null and not v_state.recheck and v_state.base = v."values" then
+      v_delta := array[0, 0, 0, 0, 0];
+      v_base_at := v_state.base_at;  -- nothing was read after it: it stays
     else
-      v_base := v."values";
-      v_warnings := v_warnings || jsonb_build_object('contact_id', v_contact.id,
-        'hubspot_id', v_contact.hubspot_id, 'category', 'HUBSPOT_WRITTEN_ELSEWHERE',
-        'message', format('HubSpot''s balances %s carry credits_sync_id %s, not a push this sync '
-                          'knows; PostgreSQL''s balances %s were kept and re-sent: check HubSpot''s '
-                          'history for edits made since', v."values", coalesce(v.marker, 'none'), v_p));
+      v_skipped := v_skipped || jsonb_build_object('contact_id', v.contact_id, 'hubspot_id', v.hubspot_id,
+        'message', 'HubSpot''s balances moved or a push is pending, but no history was read');
+      continue;
     end if;
 
-    v_want := array(select v_p[g.i] + v."values"[g.i] - v_base[g.i] from generate_series(1, 5) g(i) order by g.i);
+    v_want := array(select v_p[g.i] + v_delta[g.i] from generate_series(1, 5) g(i) order by g.i);
     v_new := array(select greatest(w, 0) from unnest(v_want) with ordinality u(w, i) order by u.i);
     for v_kind in 1..5 loop
       if v_want[v_kind] < 0 then
         v_warnings := v_warnings || jsonb_build_object('contact_id', v_contact.id,
           'hubspot_id', v_contact.hubspot_id, 'category', 'CREDIT_SHORTFALL',
           'message', format('HubSpot lowered %s by %s but only %s %s left; set to 0 (%s not taken)',
-                            v_kinds[v_kind], v_base[v_kind] - v."values"[v_kind], v_p[v_kind],
+                            v_kinds[v_kind], -v_delta[v_kind], v_p[v_kind],
                             case when v_p[v_kind] = 1 then 'was' else 'were' end, -v_want[v_kind]));
       end if;
     end loop;
@@ -625,18 +659,20 @@ begin
     -- The merge row changes only when something moved: a full pass over contacts
     -- already in step writes nothing.
     if not v_has_state or v_state.base is distinct from v."values"
-       or v_state.base_marker is distinct from v.marker or v_state.pending_push_id is not null
-       or v_new is distinct from v."values" then
+       or v_state.base_at is distinct from v_base_at or v_state.pending_push_id is not null
+       or v_state.recheck or v_new is distinct from v."values" then
     insert into sync_contact_credits as s
-      (contact_id, hubspot_id, base, base_marker, pending, pending_push_id, pending_at, merged_at, updated_at)
-    values (v_contact.id, v_contact.hubspot_id, v."values", v.marker,
+      (contact_id, hubspot_id, base, base_at, pending, pending_push_id, pending_at, recheck,
+       merged_at, updated_at)
+    values (v_contact.id, v_contact.hubspot_id, v."values", v_base_at,
             case when v_new is distinct from v."values" then v_new end,
             case when v_new is distinct from v."values" then p_push_id end,
-            case when v_new is distinct from v."values" then now() end, now(), now())
+            case when v_new is distinct from v."values" then now() end, false, now(), now())
     on conflict (contact_id) do update
-       set hubspot_id = excluded.hubspot_id, base = excluded.base, base_marker = excluded.base_marker,
+       set hubspot_id = excluded.hubspot_id, base = excluded.base, base_at = excluded.base_at,
            pending = excluded.pending, pending_push_id = excluded.pending_push_id,
-           pending_at = excluded.pending_at, merged_at = excluded.merged_at, updated_at = now();
+           pending_at = excluded.pending_at, recheck = false, merged_at = excluded.merged_at,
+           updated_at = now();
     end if;
 
     if v_new is distinct from v."values" then
@@ -655,7 +691,8 @@ end
 $$;
 
 -- sync_confirm_credits: the answer to a push. p_landed: contact ids HubSpot accepted
--- (base := what was pushed, marker := the push id); p_refused: contact ids HubSpot
+-- (base := what was pushed; base_at stays, the push's own history entry is this
+-- sync's and never counted; recheck, see 20251208000140); p_refused: contact ids HubSpot
 -- refused outright (a per-record error: it did not apply), whose pending push is
 -- dropped (base stays HubSpot's value, so the next run pushes again). Contacts in
 -- neither list keep their pending push for the next run to settle. Only pushes of
@@ -678,7 +715,7 @@ begin
     return _reject('SYNC_LEASE_LOST', 'another sync run holds the lease');
   end if;
   update sync_contact_credits
-     set base = pending, base_marker = pending_push_id, pending = null, pending_push_id = null,
+     set base = pending, recheck = true, pending = null, pending_push_id = null,
          pending_at = null, updated_at = now()
    where pending_push_id = p_push_id
      and contact_id in (select x::uuid from jsonb_array_elements_text(coalesce(p_landed, '[]')::jsonb) x);
@@ -865,6 +902,7 @@ begin
     'hubspot_sync.sync_contacts_pending(uuid, int)',
     'hubspot_sync.sync_contacts_linked(uuid, text)',
     'hubspot_sync._credit_vector(hubspot_sync.hubspot_contact_credits)',
+    'hubspot_sync._credit_state(hubspot_sync.sync_contact_credits)',
     'hubspot_sync.sync_credit_candidates(uuid, int, boolean)',
     'hubspot_sync.sync_credit_watch(text)',
     'hubspot_sync.sync_merge_credits(uuid, text, text)',

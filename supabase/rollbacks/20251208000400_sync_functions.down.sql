@@ -7,6 +7,7 @@ drop function if exists hubspot_sync.sync_confirm_credits(uuid, text, text, text
 drop function if exists hubspot_sync.sync_merge_credits(uuid, text, text);
 drop function if exists hubspot_sync.sync_credit_watch(text);
 drop function if exists hubspot_sync.sync_credit_candidates(uuid, int, boolean);
+drop function if exists hubspot_sync._credit_state(hubspot_sync.sync_contact_credits);
 drop function if exists hubspot_sync._credit_vector(hubspot_sync.hubspot_contact_credits);
 drop function if exists hubspot_sync.sync_contacts_linked(uuid, text);
 drop function if exists hubspot_sync.sync_contacts_pending(uuid, int);

@@ -32,6 +32,7 @@ def hubspot(monkeypatch: pytest.MonkeyPatch, admin_settings: None) -> Iterator[H
     ) as running:
         monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", TOKEN)
         monkeypatch.setenv("HUBSPOT_BASE_URL", running.url)
+        monkeypatch.setenv("HUBSPOT_APP_ID", running.app_id)
         config.settings.cache_clear()
         yield running
     config.settings.cache_clear()

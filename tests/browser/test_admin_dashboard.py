@@ -69,6 +69,7 @@ def admin_site(database_url: str, redis_url: str, hubspot: HubSpotStandIn) -> It
         SUPABASE_JWT_SECRET=SECRET,
         HUBSPOT_BASE_URL=hubspot.url,
         HUBSPOT_ACCESS_TOKEN=HUBSPOT_TOKEN,
+        HUBSPOT_APP_ID=hubspot.app_id,
     )
     options = server.Options(port=_free_port(), workers=1, threads=8)
     with server.running(options, env):

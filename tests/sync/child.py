@@ -1,6 +1,7 @@
 """One sync run in a process of its own, for tests/sync/test_kills.py to kill:
 
-    DATABASE_URL=... HUBSPOT_BASE_URL=... HUBSPOT_ACCESS_TOKEN=... python -m tests.sync.child
+    DATABASE_URL=... HUBSPOT_BASE_URL=... HUBSPOT_ACCESS_TOKEN=... HUBSPOT_APP_ID=... \
+        python -m tests.sync.child
 
 Small batches, so that a run has many checkpoints for a kill to fall between."""
 
@@ -28,7 +29,12 @@ def main() -> int:
         time.monotonic() + 60,
         trigger="test",
         client=client,
-        options=SyncOptions(batch_size=4, association_group=12, lease_ttl_s=30),
+        options=SyncOptions(
+            batch_size=4,
+            association_group=12,
+            lease_ttl_s=30,
+            app_id=os.environ["HUBSPOT_APP_ID"],
+        ),
     )
     client.close()
     print(result.status, flush=True)

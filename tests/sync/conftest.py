@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -177,7 +178,7 @@ class World:
             10.0 if clock else time.monotonic() + 60,
             trigger="test",
             client=client or self.client(),
-            options=options or SyncOptions(),
+            options=replace(options or SyncOptions(), app_id=self.standin.app_id),
             clock=clock or time.monotonic,
         )
 

@@ -18,6 +18,7 @@ def environment(world: World, database_url: str, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", TOKEN)
     monkeypatch.setenv("HUBSPOT_BASE_URL", world.standin.url)
+    monkeypatch.setenv("HUBSPOT_APP_ID", world.standin.app_id)
     monkeypatch.delenv("REDIS_URL", raising=False)
     config.settings.cache_clear()
     yield

@@ -5,14 +5,18 @@ commit and HubSpot)."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
 
 from lib.hubspot.client import HubSpotClient
+from lib.hubspot.sync import run_once
 from lib.hubspot.sync_run import SyncOptions
-from local.standins.hubspot import CONTACTS
+from local.standins.hubspot import CONTACTS, STANDIN_APP_ID
 from tests.sync.conftest import World
+
+OUR_APP = ("INTEGRATION", STANDIN_APP_ID)
 
 UPDATE_CONTACTS = rf"/crm/v3/objects/{CONTACTS}/batch/update$"
 
@@ -194,22 +198,79 @@ def test_a_first_login_contact_merges_a_purchase_made_before_its_first_sync(
     assert world.hubspot_credits(contact)["cs_credits"] == 5
 
 
-def test_a_push_from_a_run_we_do_not_know_is_not_taken_for_a_purchase(world: World) -> None:
+def test_a_late_push_of_a_run_presumed_dead_is_not_taken_for_a_purchase(world: World) -> None:
     contact = world.contact(cs_credits=5)
     world.sync()
-    # A run presumed dead lands a late push: HubSpot shows values and a marker this
-    # sync has no record of.
-    world.standin.put(
-        CONTACTS,
-        {"cs_credits": 9, "credits_sync_id": "ffffffffffffffffffffffffffffffff"},
-        id=str(contact["hubspot_id"]),
-    )
+    world.book(contact, world.exam(mock_type="Clinical Skills"))
+    assert world.sync().status == "succeeded"  # HubSpot: 5 -> 4
+    # A run presumed dead, which had read the balance before the booking, lands its
+    # push late: HubSpot's history shows this sync's app setting 5 again.
+    world.standin.put(CONTACTS, {"cs_credits": 5}, id=str(contact["hubspot_id"]), source=OUR_APP)
 
     result = world.sync()
 
-    assert world.db.credits(contact)["cs_credits"] == 5  # not +4
-    assert world.hubspot_credits(contact)["cs_credits"] == 5
-    assert [e.category for e in result.errors] == ["HUBSPOT_WRITTEN_ELSEWHERE"]
+    assert result.status == "succeeded", result.errors
+    assert world.db.credits(contact)["cs_credits"] == 4  # not +1
+    assert world.hubspot_credits(contact)["cs_credits"] == 4
+
+
+def test_another_integration_setting_a_balance_is_a_change_like_an_admin_edit(
+    world: World,
+) -> None:
+    # The school's payment integration (another private app) adds bought credits.
+    contact = world.contact(cs_credits=5)
+    world.sync()
+    world.standin.put(
+        CONTACTS, {"cs_credits": 8}, id=str(contact["hubspot_id"]), source=("INTEGRATION", "77")
+    )
+
+    assert world.sync().status == "succeeded"
+
+    assert world.db.credits(contact)["cs_credits"] == 8
+
+
+def test_an_admin_edit_overwritten_by_a_push_is_still_taken_in(world: World) -> None:
+    # HubSpot has no conditional write: an edit landing between the run's read and its
+    # push is overwritten there. It stays in the history, after the base.
+    contact = world.contact(cs_credits=5)
+    exam = world.exam(mock_type="Clinical Skills")
+    world.sync()
+    world.book(contact, exam)  # 5 -> 4 here
+
+    class EditsBeforePush(HubSpotClient):
+        def batch_update(
+            self, object_type: str, inputs: Any, id_property: str | None = None
+        ) -> Any:
+            if object_type == CONTACTS:
+                world.purchase(contact, "cs_credits", 2)  # HubSpot 5 -> 7, then overwritten
+            return super().batch_update(object_type, inputs, id_property)
+
+    client = world.client()
+    client.__class__ = EditsBeforePush
+    assert world.sync(client=client).status == "succeeded"
+    assert world.hubspot_credits(contact)["cs_credits"] == 4  # the edit was overwritten
+
+    assert world.sync().status == "succeeded"
+
+    assert world.db.credits(contact)["cs_credits"] == 6  # 5 - 1 + 2
+    assert world.hubspot_credits(contact)["cs_credits"] == 6
+
+
+def test_without_the_app_id_credits_are_left_alone_and_the_run_says_why(world: World) -> None:
+    contact = world.contact(cs_credits=5)
+    world.purchase(contact, "cs_credits", 1)
+    result = run_once(
+        "delta",
+        time.monotonic() + 60,
+        trigger="test",
+        client=world.client(),
+        options=SyncOptions(),
+    )
+
+    assert result.status == "partial"
+    assert [e.category for e in result.errors] == ["CONFIGURATION"]
+    assert "HUBSPOT_APP_ID" in (result.errors[0].message or "")
+    assert world.db.credits(contact)["cs_credits"] == 5
 
 
 def test_merge_is_idempotent_when_the_same_call_is_repeated(world: World) -> None:
@@ -219,14 +280,21 @@ def test_merge_is_idempotent_when_the_same_call_is_repeated(world: World) -> Non
     world.book(contact, world.exam(mock_type="Clinical Skills"))  # here: 5 -> 4
     run_id = "00000000-0000-4000-8000-00000000000a"
     world.db.call("sync_begin", p_run_id=run_id, p_mode="delta", p_trigger="test", p_lease_ttl_s=60)
-    # HubSpot: an admin added 2 (5 -> 7).
+    # HubSpot: an admin added 2 (5 -> 7), as its history showed the caller.
+    [state] = world.db.all(
+        "select (extract(epoch from base_at) * 1000)::bigint as ms"
+        " from hubspot_sync.sync_contact_credits where contact_id = %s",
+        contact["id"],
+    )
     items = json.dumps(
         [
             {
                 "contact_id": str(contact["id"]),
                 "hubspot_id": contact["hubspot_id"],
                 "values": [5, 7, 5, 5, 5],
-                "marker": None,
+                "seen_at": "2030-01-01T00:00:00.000Z",
+                "base_at_ms": state["ms"],
+                "changes": [0, 2, 0, 0, 0],
             }
         ]
     )

@@ -25,6 +25,7 @@ def cron(api_server: str, world: World, monkeypatch: pytest.MonkeyPatch) -> Iter
     monkeypatch.setenv("CRON_SECRET", SECRET)
     monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", TOKEN)
     monkeypatch.setenv("HUBSPOT_BASE_URL", world.standin.url)
+    monkeypatch.setenv("HUBSPOT_APP_ID", world.standin.app_id)
     config.settings.cache_clear()
     yield f"{api_server}/api/cron/sync"
     monkeypatch.undo()

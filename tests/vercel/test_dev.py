@@ -161,6 +161,7 @@ def local_server(new_database: Callable[[], str], redis_url: str) -> Iterator[Se
         "REDIS_URL": services.redis_url,
         "HUBSPOT_BASE_URL": hubspot.url,
         "HUBSPOT_ACCESS_TOKEN": hubspot.token,
+        "HUBSPOT_APP_ID": hubspot.app_id,
         "CRON_SECRET": CRON_SECRET,
         **admin.env,
     }
