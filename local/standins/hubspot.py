@@ -10,7 +10,21 @@ cites HubSpot's docs, OpenAPI specs and reported issues):
   100 inputs; two inputs for one record rejected; upsert by a unique-value property
   with `new` in the results; create may carry inline associations), `POST
   /crm/v3/objects/{type}/search`, `POST /crm/v3/objects/{type}`, `GET|PATCH
-  /crm/v3/objects/{type}/{id}` (`idProperty` query parameter).
+  /crm/v3/objects/{type}/{id}` (`idProperty` query parameter; GET also takes
+  `associations`).
+* Archive: `DELETE /crm/v3/objects/{type}/{id}` and `POST .../batch/archive` (204)
+  move records to the recycle bin. Archived records are missing to every read, write
+  and association call (404 or an OBJECT_NOT_FOUND entry) and to search ("Archived CRM
+  objects won't appear in any search results", HubSpot's search guide); reads with
+  `archived=true` (single GET, batch read) return them with `archived` and
+  `archivedAt`. Their unique values are freed and their associations dropped.
+* Merge: `POST /crm/v3/objects/{type}/merge` (`primaryObjectId`, `objectIdToMerge`)
+  makes a new record with a new id, as HubSpot's changelog "Updated merge
+  functionality for contacts and companies" says; both old ids read it (single GET,
+  batch read, single PATCH), answered under the new id, with `hs_merged_object_ids`;
+  batch update by an old id is OBJECT_NOT_FOUND ("previous record ID values stored in
+  hs_merged_object_ids ... are not supported when updating records using the batch
+  update endpoint", HubSpot's objects guide); search finds old ids nowhere.
 * Associations v4: `POST /crm/v4/associations/{from}/{to}/batch/create` and
   `.../batch/associate/default` (at most 2,000 inputs), `GET .../labels`,
   `GET /crm/v4/objects/{from}/{id}/associations/{to}`. Associations are two-way, as
@@ -41,7 +55,9 @@ trace id; results echo `objectWriteTraceId`, and upsert results show the record'
 unique key; default (unlabelled, USER_DEFINED) association types exist between
 bookings, contacts and mock exams (HubSpot may require labelled types for custom
 objects: prefer `batch/create` with the type id from `labels`); associations share
-the 10-second budget unless `associations_per_10s` is set.
+the 10-second budget unless `associations_per_10s` is set; archiving an id with no
+live record is answered 204 too; a single GET's `associations` name their types
+`<from>_to_<to>` (unlabelled) or by label.
 
 Fault injection (runtime, from Python or `POST /__standin/faults`), deterministic
 under its seed for a given request order: added latency; 5xx answers (given before
@@ -54,7 +70,8 @@ Control API (no auth, never rate limited or logged): `GET|POST /__standin/faults
 records), `GET /__standin/requests` (the request log: arrival time, method, path,
 status, budget bucket, fault, batch size), `POST /__standin/objects/{type}` (seed a
 record: `{"properties", "id"?}`). From Python: `serve()` returns a HubSpotStandIn with
-the same controls. Run alone: `python -m local.standins.hubspot [port] [token]`.
+the same controls, and `archive()` / `merge_contacts()` to act as a portal admin. Run
+alone: `python -m local.standins.hubspot [port] [token]`.
 """
 
 from __future__ import annotations
@@ -136,6 +153,8 @@ BOOKING_OPTIONS: Mapping[str, frozenset[str]] = {
     "dominant_hand": frozenset({"true", "false"}),
 }
 
+# Where HubSpot lists the ids a record was merged from, `;`-separated.
+MERGED_IDS = "hs_merged_object_ids"
 # Maintained by HubSpot on every record; writing them is READ_ONLY_VALUE.
 SYSTEM_PROPERTIES = ("hs_object_id", "hs_createdate", "hs_lastmodifieddate")
 CONTACT_SYSTEM_PROPERTIES = ("createdate", "lastmodifieddate")
@@ -490,6 +509,12 @@ class _Store:
         self.index: dict[tuple[str, str], dict[str, str]] = {}
         # (from type, from id, to type) -> to id -> association type ids
         self.links: dict[tuple[str, str, str], dict[str, set[int]]] = {}
+        # HubSpot's recycle bin: archived records leave `records` (so every read, write
+        # and search treats them as missing) and are kept here with their archive time
+        # (epoch ms), for reads with `archived=true`.
+        self.archived: dict[str, dict[str, tuple[_Record, int]]] = {t: {} for t in self.types}
+        # Ids of records merged away -> the id of the record they were merged into.
+        self.merged: dict[str, dict[str, str]] = {t: {} for t in self.types}
         # HubSpot's record ids are large numbers; starting high keeps them from being
         # mistaken for row numbers or small test constants.
         self._next_id = 10_000_001
@@ -613,6 +638,112 @@ class _Store:
         record.updated_ms = now
         return record, created
 
+    def find_archived(
+        self, object_type: ObjectType, id_value: str, id_property: str | None
+    ) -> tuple[_Record, int] | None:
+        """An archived record (and when it was archived) by id or unique value."""
+        shelf = self.archived[object_type.type_id]
+        if id_property in (None, "hs_object_id"):
+            return shelf.get(id_value)
+        assert id_property is not None
+        wanted = self.key(id_property, id_value)
+        for record, archived_ms in shelf.values():
+            value = record.properties.get(id_property)
+            if value and self.key(id_property, value) == wanted:
+                return record, archived_ms
+        return None
+
+    def alias(self, object_type: ObjectType, record_id: str) -> str:
+        """The live id for a record id: a merged-away id answers the merge's result."""
+        return self.merged[object_type.type_id].get(record_id, record_id)
+
+    def _forget(self, object_type: ObjectType, record_id: str) -> None:
+        """Take a record out of the live set: its unique values and associations go."""
+        del self.records[object_type.type_id][record_id]
+        for prop in self.indexed(object_type):
+            index = self.index.get((object_type.type_id, prop), {})
+            for key in [k for k, owner in index.items() if owner == record_id]:
+                del index[key]
+        for link_from_type, link_from_id, link_to_type in list(self.links):
+            if (link_from_type, link_from_id) != (object_type.type_id, record_id):
+                continue
+            for to_id in self.links.pop((link_from_type, link_from_id, link_to_type)):
+                back = self.links.get((link_to_type, to_id, link_from_type), {})
+                back.pop(record_id, None)
+
+    def archive(self, object_type: ObjectType, record_id: str) -> bool:
+        """Move a live record to the recycle bin; False when there is none by that id.
+
+        HubSpot frees an archived record's unique values: its knowledge base says a
+        deleted contact cannot be restored while an active contact has its email
+        (https://knowledge.hubspot.com/records/restore-deleted-records), so a new record
+        may take them. Its associations go too ("All activity is deleted and
+        unassociated from the record", https://knowledge.hubspot.com/privacy-and-consent/
+        understand-restorable-and-permanent-contact-deletions); the stand-in has no
+        restore, so they are dropped."""
+        record = self.records[object_type.type_id].get(record_id)
+        if record is None:
+            return False
+        self._forget(object_type, record_id)
+        self.archived[object_type.type_id][record_id] = (record, self.now_ms())
+        return True
+
+    def merge(self, object_type: ObjectType, primary: _Record, other: _Record) -> _Record:
+        """Merge two live records into a new one, as HubSpot does since its "Updated
+        merge functionality for contacts and companies" (developer changelog,
+        https://developers.hubspot.com/changelog/updated-merge-functionality-for-contacts-
+        and-companies; other object types already merged this way): a new record with a
+        new id; the primary's values are current, the other's fill the gaps; both old ids
+        answer the new record on reads and are listed in `hs_merged_object_ids`; the
+        associations of both move to it. Choice: the other record's unique values (a
+        contact's second email) keep pointing at the merged record and stay taken:
+        HubSpot's knowledge base says a new contact cannot take a merged contact's
+        address ("What happens when I merge two contacts?") and keeps it as an
+        additional email of the result."""
+        type_id = object_type.type_id
+        old = (primary, other)
+        merged_ids = {r.id for r in old}
+        for record in old:
+            merged_ids.update(filter(None, record.properties.get(MERGED_IDS, "").split(";")))
+        changes = {**other.properties, **primary.properties}
+        changes[MERGED_IDS] = ";".join(sorted(merged_ids, key=int))
+        between = {(type_id, i) for i in merged_ids}  # links among the merged: dropped
+        moved = [
+            (to_type, to_id, type_ids)
+            for record in old
+            for (from_type, from_id, to_type), targets in self.links.items()
+            if (from_type, from_id) == (type_id, record.id)
+            for to_id, type_ids in targets.items()
+            if (to_type, to_id) not in between
+        ]
+        keys = [
+            (prop, key)
+            for prop in self.indexed(object_type)
+            for key, owner in self.index.get((type_id, prop), {}).items()
+            if owner in merged_ids
+        ]
+        for record in old:
+            self._forget(object_type, record.id)
+        result, _ = self.write(object_type, None, changes, source=UI_SOURCE)
+        # Choice (HubSpot does not document a merged record's history): each property's
+        # history is that of the record whose value it kept, so the merge itself adds
+        # no change to any value.
+        result.history = {**other.history, **primary.history}
+        for prop, key in keys:
+            self.index.setdefault((type_id, prop), {})[key] = result.id
+        for to_type, to_id, type_ids in moved:
+            for association_type in sorted(type_ids):
+                kind = self.assoc_type(type_id, to_type, association_type)
+                if kind is not None:
+                    self.link(type_id, result.id, to_type, to_id, kind)
+        aliases = self.merged[type_id]
+        for old_id, target in aliases.items():
+            if target in merged_ids:
+                aliases[old_id] = result.id
+        for record in old:
+            aliases[record.id] = result.id
+        return result
+
     def view(self, object_type: ObjectType, record: _Record) -> dict[str, str]:
         """Every property of the record as a read shows it, computed ones included."""
         values = dict(record.properties)
@@ -651,11 +782,13 @@ def _shape(
     record: _Record,
     view: Mapping[str, str],
     wanted: Iterable[str] | None,
+    archived_ms: int | None = None,
     with_history: Iterable[str] = (),
 ) -> dict[str, Any]:
     """SimplePublicObject: the requested properties (null when unset) and the system
-    ones, or the type's defaults when nothing was requested; `propertiesWithHistory`
-    for the properties asked for with history (each newest first, [] if never set)."""
+    ones, or the type's defaults when nothing was requested; `archivedAt` for a record
+    in the recycle bin; `propertiesWithHistory` for the properties asked for with
+    history (each newest first, [] if never set)."""
     names = list(wanted) if wanted else list(object_type.defaults)
     properties: dict[str, str | None] = {name: view.get(name) for name in names}
     for name in object_type.system:
@@ -665,8 +798,10 @@ def _shape(
         "properties": properties,
         "createdAt": _iso(record.created_ms),
         "updatedAt": _iso(record.updated_ms),
-        "archived": False,
+        "archived": archived_ms is not None,
     }
+    if archived_ms is not None:
+        shaped["archivedAt"] = _iso(archived_ms)
     history = list(with_history)
     if history:
         shaped["propertiesWithHistory"] = {
@@ -805,12 +940,18 @@ class _App:
 
     # ---- batch writes
 
-    def batch(self, type_name: str, action: str, body: Mapping[str, Any]) -> tuple[int, Any]:
+    def batch(
+        self,
+        type_name: str,
+        action: str,
+        body: Mapping[str, Any],
+        query: Mapping[str, list[str]] | None = None,
+    ) -> tuple[int, Any]:
         object_type = self.store.resolve(type_name)
         inputs = _inputs(body, BATCH_LIMIT)
         with self.store.lock:
             if action == "read":
-                return self._read(object_type, body, inputs)
+                return self._read(object_type, body, inputs, _flag(query or {}, "archived"))
             return self._write(object_type, action, inputs)
 
     def _plan(
@@ -943,8 +1084,16 @@ class _App:
         return status, answer
 
     def _read(
-        self, object_type: ObjectType, body: Mapping[str, Any], inputs: list[dict[str, Any]]
+        self,
+        object_type: ObjectType,
+        body: Mapping[str, Any],
+        inputs: list[dict[str, Any]],
+        archived: bool = False,
     ) -> tuple[int, Any]:
+        """Batch read. `archived` (query parameter): only records in the recycle bin.
+        A merged-away record id answers the merge's result under the result's id
+        (HubSpot: fetching by an original id returns the merged record with its new id),
+        so callers match results by `id` and `hs_merged_object_ids`, not by input."""
         started = _now_iso()
         id_property = self._id_property(object_type, body.get("idProperty"), email=True)
         wanted = body.get("properties") or None
@@ -958,12 +1107,13 @@ class _App:
         results: list[dict[str, Any]] = []
         missing: list[str] = []
         for id_value in ids:
-            record = self.store.find(object_type, id_value, id_property)
-            if record is None:
+            found = self._lookup(object_type, id_value, id_property, archived)
+            if found is None:
                 missing.append(id_value)
                 continue
+            record, archived_ms = found
             view = self.store.view(object_type, record)
-            results.append(_shape(object_type, record, view, wanted, with_history))
+            results.append(_shape(object_type, record, view, wanted, archived_ms, with_history))
         errors = [_not_found(object_type.label, missing).item({})] if missing else []
         return self._batch_answer(200, started, results, errors)
 
@@ -975,19 +1125,68 @@ class _App:
             raise _Reply(**_reply_args(answer["errors"][0]))
         return 201, answer["results"][0]
 
+    def _lookup(
+        self, object_type: ObjectType, id_value: str, id_property: str | None, archived: bool
+    ) -> tuple[_Record, int | None] | None:
+        """A record for a read, with its archive time: with `archived`, only from the
+        recycle bin; else a live one, a merged-away id answering the merge's result."""
+        if archived:
+            return self.store.find_archived(object_type, id_value, id_property)
+        if id_property is None:
+            id_value = self.store.alias(object_type, id_value)
+        record = self.store.find(object_type, id_value, id_property)
+        return None if record is None else (record, None)
+
     def get_one(self, type_name: str, record_id: str, query: Mapping[str, list[str]]) -> Any:
+        """`GET /crm/v3/objects/{type}/{id}`: `properties`, `idProperty`, `archived`
+        and `associations` (object type names or ids, repeated or comma-separated;
+        unknown ones ignored, as the SDK's documentation of the parameter says)."""
         object_type = self.store.resolve(type_name)
         id_property = self._id_property(object_type, _first(query, "idProperty"), email=True)
-        wanted = [p for raw in query.get("properties", []) for p in raw.split(",") if p]
-        with_history = [
-            p for raw in query.get("propertiesWithHistory", []) for p in raw.split(",") if p
-        ]
+        wanted = _listed(query, "properties")
+        with_history = _listed(query, "propertiesWithHistory")
         with self.store.lock:
-            record = self.store.find(object_type, record_id, id_property)
-            if record is None:
+            found = self._lookup(object_type, record_id, id_property, _flag(query, "archived"))
+            if found is None:
                 raise _Reply(404, "OBJECT_NOT_FOUND", "resource not found")
+            record, archived_ms = found
             view = self.store.view(object_type, record)
-            return _shape(object_type, record, view, wanted, with_history)
+            shaped = _shape(object_type, record, view, wanted, archived_ms, with_history)
+            associations = self._associations_of(
+                object_type, record, _listed(query, "associations")
+            )
+            if associations:
+                shaped["associations"] = associations
+            return shaped
+
+    def _associations_of(
+        self, object_type: ObjectType, record: _Record, names: list[str]
+    ) -> dict[str, Any]:
+        """SimplePublicObjectWithAssociations' `associations`: per associated object
+        type (keyed by its plural name, else its type id), `{"results": [{"id",
+        "type"}]}`, one entry per association type, as in HubSpot's examples
+        (`"companies": {"results": [{"id": "...", "type": "contact_to_company"}]}`).
+        Types with no associations are left out. Choice: an unlabelled type is named
+        `<from>_to_<to>` from the types' labels, a labelled one by its label in
+        snake case (HubSpot's names for custom objects' types are not documented)."""
+        answer: dict[str, Any] = {}
+        for name in names:
+            try:
+                target = self.store.resolve(name)
+            except _Reply:
+                continue
+            linked = self.store.linked(object_type.type_id, record.id, target.type_id)
+            results = []
+            for to_id in sorted(linked, key=int):
+                for type_id in sorted(linked[to_id]):
+                    kind = self.store.assoc_type(object_type.type_id, target.type_id, type_id)
+                    if kind is None:
+                        continue
+                    label = kind.label or f"{object_type.label}_to_{target.label}"
+                    results.append({"id": to_id, "type": re.sub(r"\W+", "_", label).lower()})
+            if results:
+                answer[target.names[0] if target.names else target.type_id] = {"results": results}
+        return answer
 
     def patch_one(
         self,
@@ -999,9 +1198,12 @@ class _App:
         object_type = self.store.resolve(type_name)
         id_property = self._id_property(object_type, _first(query, "idProperty"), email=True)
         with self.store.lock:
-            record = self.store.find(object_type, record_id, id_property)
-            if record is None:
+            # A merged-away id updates the merge's result: HubSpot documents old ids as
+            # unsupported only by the batch update endpoint.
+            found = self._lookup(object_type, record_id, id_property, archived=False)
+            if found is None:
                 raise _Reply(404, "OBJECT_NOT_FOUND", "resource not found")
+            record = found[0]
             changes = self._changes(object_type, _properties_of(body))
             if isinstance(changes, _Failure):
                 raise changes.reply()
@@ -1010,6 +1212,53 @@ class _App:
                 raise clash.reply()
             self.store.write(object_type, record, changes, source=self.source)
             return _shape(object_type, record, self.store.view(object_type, record), list(changes))
+
+    # ---- archive and merge
+
+    def archive_one(self, type_name: str, record_id: str) -> tuple[int, Any]:
+        """`DELETE /crm/v3/objects/{type}/{id}`: to the recycle bin, 204 without a
+        body. Choice: an id with no live record is answered 204 as well (HubSpot's
+        specification lists only 204 and errors)."""
+        object_type = self.store.resolve(type_name)
+        with self.store.lock:
+            self.store.archive(object_type, record_id)
+        return 204, None
+
+    def archive_batch(self, type_name: str, body: Mapping[str, Any]) -> tuple[int, Any]:
+        """`POST /crm/v3/objects/{type}/batch/archive` `{"inputs": [{"id"}]}` (at most
+        100): 204 without a body; ids with no live record are passed over (choice)."""
+        object_type = self.store.resolve(type_name)
+        inputs = _inputs(body, BATCH_LIMIT)
+        with self.store.lock:
+            for item in inputs:
+                self.store.archive(object_type, str(item.get("id", "")))
+        return 204, None
+
+    def merge(self, type_name: str, body: Mapping[str, Any]) -> tuple[int, Any]:
+        """`POST /crm/v3/objects/{type}/merge` `{"primaryObjectId", "objectIdToMerge"}`
+        (contacts' endpoint; the generic one is the same): 200 with the merged record,
+        which has a new id (see `_Store.merge`)."""
+        object_type = self.store.resolve(type_name)
+        ids = [body.get("primaryObjectId"), body.get("objectIdToMerge")]
+        if not all(isinstance(i, str | int) and str(i) for i in ids):
+            raise _bad_request(
+                "Invalid input JSON: primaryObjectId and objectIdToMerge are required"
+            )
+        with self.store.lock:
+            primary_id, other_id = (self.store.alias(object_type, str(i)) for i in ids)
+            records = self.store.records[object_type.type_id]
+            missing = [
+                str(i)
+                for i, live in zip(ids, (primary_id, other_id), strict=True)
+                if live not in records
+            ]
+            if missing:
+                raise _not_found(object_type.label, missing).reply()
+            if primary_id == other_id:
+                raise _bad_request("Cannot merge an object with itself")
+            merged = self.store.merge(object_type, records[primary_id], records[other_id])
+            wanted = [*object_type.defaults, MERGED_IDS]
+            return 200, _shape(object_type, merged, self.store.view(object_type, merged), wanted)
 
     # ---- search
 
@@ -1225,6 +1474,15 @@ def _reply_args(item: Mapping[str, Any]) -> dict[str, Any]:
 def _first(query: Mapping[str, list[str]], name: str) -> str | None:
     values = query.get(name)
     return values[0] if values else None
+
+
+def _listed(query: Mapping[str, list[str]], name: str) -> list[str]:
+    """A list parameter, repeated (as the SDK sends it) or comma-separated."""
+    return [item for raw in query.get(name, []) for item in raw.split(",") if item]
+
+
+def _flag(query: Mapping[str, list[str]], name: str) -> bool:
+    return (_first(query, name) or "").lower() == "true"
 
 
 def _check_filter(condition: Mapping[str, Any]) -> None:
@@ -1482,10 +1740,13 @@ _ROUTES: list[tuple[str, re.Pattern[str], str, str]] = [
         "batch",
         "general",
     ),
+    ("POST", re.compile(r"^/crm/v3/objects/([^/]+)/batch/archive$"), "archive_batch", "general"),
+    ("POST", re.compile(r"^/crm/v3/objects/([^/]+)/merge$"), "merge", "general"),
     ("POST", re.compile(r"^/crm/v3/objects/([^/]+)/search$"), "search", "search"),
     ("POST", re.compile(r"^/crm/v3/objects/([^/]+)$"), "create_one", "general"),
     ("GET", re.compile(r"^/crm/v3/objects/([^/]+)/([^/]+)$"), "get_one", "general"),
     ("PATCH", re.compile(r"^/crm/v3/objects/([^/]+)/([^/]+)$"), "patch_one", "general"),
+    ("DELETE", re.compile(r"^/crm/v3/objects/([^/]+)/([^/]+)$"), "archive_one", "general"),
     (
         "POST",
         re.compile(r"^/crm/v4/associations/([^/]+)/([^/]+)/batch/create$"),
@@ -1760,16 +2021,20 @@ class _Handler(BaseHTTPRequestHandler):
         return _Response(200, answer)
 
     def _send(self, response: _Response) -> None:
-        payload = json.dumps(response.body).encode("utf-8")
+        # 204 No Content (archive) carries no body, so no Content-Type or -Length.
+        empty = response.status == 204
+        payload = b"" if empty else json.dumps(response.body).encode("utf-8")
         self.send_response(response.status, _reason(response.status))
-        self.send_header("Content-Type", "application/json;charset=utf-8")
+        if not empty:
+            self.send_header("Content-Type", "application/json;charset=utf-8")
         correlation = (
             response.body.get("correlationId") if isinstance(response.body, dict) else None
         )
         self.send_header("X-HubSpot-Correlation-Id", str(correlation or uuid.uuid4()))
         for key, value in response.headers.items():
             self.send_header(key, value)
-        self.send_header("Content-Length", str(len(payload)))
+        if not empty:
+            self.send_header("Content-Length", str(len(payload)))
         try:
             self.end_headers()
             self.wfile.write(payload)
@@ -1792,7 +2057,10 @@ def _route(method: str, path: str) -> tuple[str, tuple[str, ...], str] | None:
 _Call = Callable[[_App, tuple[str, ...], Mapping[str, list[str]], Any], tuple[int, Any]]
 _HANDLERS: dict[str, _Call] = {
     "create_batch": lambda app, g, q, b: app.create_batch(g[0], b),
-    "batch": lambda app, g, q, b: app.batch(g[0], g[1], b),
+    "batch": lambda app, g, q, b: app.batch(g[0], g[1], b, q),
+    "archive_one": lambda app, g, q, b: app.archive_one(g[0], g[1]),
+    "archive_batch": lambda app, g, q, b: app.archive_batch(g[0], b),
+    "merge": lambda app, g, q, b: app.merge(g[0], b),
     "search": lambda app, g, q, b: (200, app.search(g[0], b)),
     "create_one": lambda app, g, q, b: app.create_one(g[0], b),
     "get_one": lambda app, g, q, b: (200, app.get_one(g[0], g[1], q)),
@@ -1807,7 +2075,8 @@ _HANDLERS: dict[str, _Call] = {
 def _dispatch(
     app: _App, name: str, groups: tuple[str, ...], query: Mapping[str, list[str]], body: Any
 ) -> tuple[int, Any]:
-    if name not in ("get_one", "labels", "object_associations") and not isinstance(body, dict):
+    bodiless = ("get_one", "archive_one", "labels", "object_associations")
+    if name not in bodiless and not isinstance(body, dict):
         raise _bad_request("Invalid input JSON: the body must be an object")
     return _HANDLERS[name](app, groups, query, body)
 
@@ -1903,23 +2172,56 @@ class HubSpotStandIn:
         a write this system's app made, or another app's id for another integration."""
         return _put(self._store, object_type, properties, id, source)
 
-    def objects(self, object_type: str) -> list[dict[str, Any]]:
+    def objects(self, object_type: str, *, archived: bool = False) -> list[dict[str, Any]]:
         """Every record of a type, oldest first, with all properties (computed and
-        system ones included), in HubSpot's object shape."""
+        system ones included), in HubSpot's object shape. `archived`: the records in
+        the recycle bin instead (with `archivedAt`)."""
         store = self._store
         resolved = store.resolve(object_type)
         with store.lock:
-            records = sorted(store.records[resolved.type_id].values(), key=lambda r: int(r.id))
-            return [
-                {
-                    "id": r.id,
-                    "properties": store.view(resolved, r),
-                    "createdAt": _iso(r.created_ms),
-                    "updatedAt": _iso(r.updated_ms),
-                    "archived": False,
+            rows: list[tuple[_Record, int | None]] = (
+                list(store.archived[resolved.type_id].values())
+                if archived
+                else [(r, None) for r in store.records[resolved.type_id].values()]
+            )
+            rows.sort(key=lambda row: int(row[0].id))
+            found = []
+            for record, archived_ms in rows:
+                shaped = {
+                    "id": record.id,
+                    "properties": store.view(resolved, record),
+                    "createdAt": _iso(record.created_ms),
+                    "updatedAt": _iso(record.updated_ms),
+                    "archived": archived_ms is not None,
                 }
-                for r in records
-            ]
+                if archived_ms is not None:
+                    shaped["archivedAt"] = _iso(archived_ms)
+                found.append(shaped)
+            return found
+
+    def archive(self, object_type: str, id: str) -> None:
+        """Archive a record as an admin deleting it in HubSpot's UI would (to the
+        recycle bin): reads by its id answer 404, searches leave it out, its unique
+        values are free and its associations gone; `archived=true` reads find it."""
+        store = self._store
+        resolved = store.resolve(object_type)
+        with store.lock:
+            if not store.archive(resolved, id):
+                raise ValueError(f"no live {object_type} record {id}")
+
+    def merge_contacts(self, primary_id: str, merged_id: str) -> str:
+        """Merge two contacts as an admin would in HubSpot's UI; the id of the result,
+        a new record (HubSpot gives merged contacts a new id; both old ids still read
+        it, and its `hs_merged_object_ids` lists them)."""
+        store = self._store
+        contacts = store.resolve(CONTACTS)
+        with store.lock:
+            records = store.records[CONTACTS]
+            primary = records.get(store.alias(contacts, primary_id))
+            other = records.get(store.alias(contacts, merged_id))
+            if primary is None or other is None or primary is other:
+                raise ValueError(f"cannot merge contacts {primary_id} and {merged_id}")
+            return store.merge(contacts, primary, other).id
 
     def associate(
         self, from_type: str, from_id: str, to_type: str, to_id: str, type_id: int | None = None

@@ -51,6 +51,10 @@ class Raw:
         kwargs.setdefault("timeout", HTTP_TIMEOUT_S)
         return self.session.patch(self.url + path, json=body, **kwargs)
 
+    def delete(self, path: str, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", HTTP_TIMEOUT_S)
+        return self.session.delete(self.url + path, **kwargs)
+
 
 @pytest.fixture
 def raw(standin: HubSpotStandIn) -> Iterator[Raw]:

@@ -449,6 +449,216 @@ def test_search_lags_new_records_when_asked(standin: HubSpotStandIn) -> None:
         raw.session.close()
 
 
+# ------------------------------------------------------------------ archive and merge
+
+CONTACT_READ = "/crm/v3/objects/contacts/batch/read"
+
+
+def test_deleted_record_is_missing_to_reads_writes_and_search(
+    raw: Raw, standin: HubSpotStandIn
+) -> None:
+    import re
+
+    record_id = standin.put(BOOKINGS, {"booking_id": "BK-1", "name": "Ann"})
+    path = f"/crm/v3/objects/{BOOKINGS}/{record_id}"
+    by_code = {"filterGroups": [_flt("booking_id", "EQ", "BK-1")]}
+    assert _search(raw, by_code, BOOKINGS).json()["total"] == 1
+    deleted = raw.delete(path)
+    assert deleted.status_code == 204
+    assert deleted.content == b""
+
+    got = raw.get(path)
+    assert got.status_code == 404
+    _error_shape(got.json(), "OBJECT_NOT_FOUND")
+    patched = raw.patch(path, {"properties": {"name": "Bob"}})
+    assert patched.status_code == 404
+    _error_shape(patched.json(), "OBJECT_NOT_FOUND")
+    read = raw.post(READ, {"inputs": [{"id": record_id}]})
+    assert read.status_code == 207
+    assert read.json()["errors"][0]["category"] == "OBJECT_NOT_FOUND"
+    assert read.json()["errors"][0]["context"]["ids"] == [record_id]
+    update = raw.post(UPDATE, {"inputs": [{"id": record_id, "properties": {"name": "Bob"}}]})
+    assert update.status_code == 207
+    assert update.json()["errors"][0]["category"] == "OBJECT_NOT_FOUND"
+    for groups in ([], [_flt("booking_id", "EQ", "BK-1")], [_flt("hs_object_id", "EQ", record_id)]):
+        assert _search(raw, {"filterGroups": groups}, BOOKINGS).json()["total"] == 0
+
+    # archived=true reads (and only they) reach it, marked archived.
+    shelved = raw.get(path, params={"archived": "true", "properties": "name"})
+    assert shelved.status_code == 200
+    body = shelved.json()
+    assert (body["id"], body["archived"]) == (record_id, True)
+    assert body["properties"]["name"] == "Ann"
+    assert re.match(ISO, body["archivedAt"])
+    by_key = raw.post(
+        READ + "?archived=true", {"idProperty": "booking_id", "inputs": [{"id": "BK-1"}]}
+    )
+    assert by_key.status_code == 200
+    (found,) = by_key.json()["results"]
+    assert (found["id"], found["archived"], found["archivedAt"]) == (
+        record_id,
+        True,
+        body["archivedAt"],
+    )
+    live = standin.put(BOOKINGS, {"booking_id": "BK-2"})
+    assert (
+        raw.get(f"/crm/v3/objects/{BOOKINGS}/{live}", params={"archived": "true"}).status_code
+        == 404
+    )
+    assert [r["id"] for r in standin.objects(BOOKINGS)] == [live]
+    (bin_entry,) = standin.objects(BOOKINGS, archived=True)
+    assert (bin_entry["id"], bin_entry["archived"]) == (record_id, True)
+
+
+def test_batch_archive_frees_unique_values_and_drops_associations(
+    raw: Raw, standin: HubSpotStandIn
+) -> None:
+    ann = standin.put(CONTACTS, {"email": "ann@example.com"})
+    bob = standin.put(CONTACTS, {"email": "bob@example.com"})
+    booking = standin.put(BOOKINGS, {"booking_id": "BK-1"})
+    standin.associate(BOOKINGS, booking, CONTACTS, ann)
+
+    archived = raw.post(
+        "/crm/v3/objects/contacts/batch/archive",
+        {"inputs": [{"id": ann}, {"id": bob}, {"id": "999"}]},
+    )
+    assert archived.status_code == 204
+    assert archived.content == b""
+    assert standin.objects(CONTACTS) == []
+    assert standin.associations(BOOKINGS, CONTACTS) == []
+    assert raw.get(f"/crm/v4/objects/{CONTACTS}/{ann}/associations/{BOOKINGS}").status_code == 404
+
+    # HubSpot frees an archived record's unique values: a new record may take them.
+    again = raw.post("/crm/v3/objects/contacts", {"properties": {"email": "ann@example.com"}})
+    assert again.status_code == 201
+    assert again.json()["id"] not in (ann, bob)
+    by_email = raw.post(
+        CONTACT_READ, {"idProperty": "email", "inputs": [{"id": "ann@example.com"}]}
+    )
+    assert by_email.json()["results"][0]["id"] == again.json()["id"]
+    standin.archive(BOOKINGS, booking)
+    upserted = raw.post(UPSERT, {"inputs": [_upsert_input("BK-1", name="Ann")]})
+    assert upserted.json()["results"][0]["new"] is True
+    assert upserted.json()["results"][0]["id"] != booking
+
+    assert (
+        raw.post(f"/crm/v3/objects/{BOOKINGS}/batch/archive", {"inputs": [{}] * 101}).status_code
+        == 400
+    )
+    with pytest.raises(ValueError, match="no live"):
+        standin.archive(BOOKINGS, booking)
+
+
+def test_merge_makes_a_new_contact_that_both_old_ids_read(
+    raw: Raw, standin: HubSpotStandIn
+) -> None:
+    """HubSpot's changelog "Updated merge functionality for contacts and companies":
+    the merged record has a new id; both old ids answer it."""
+    primary = standin.put(CONTACTS, {"email": "ann@example.com", "firstname": "Ann"})
+    other = standin.put(
+        CONTACTS, {"email": "ann.b@example.com", "firstname": "Annie", "lastname": "B"}
+    )
+    exam = standin.put(MOCK_EXAMS, {"exam_date": "2026-03-01"})
+    first, second = (standin.put(BOOKINGS, {"booking_id": code}) for code in ("BK-1", "BK-2"))
+    labelled = standin.association_type(BOOKINGS, CONTACTS)
+    standin.associate(BOOKINGS, first, CONTACTS, primary)
+    standin.associate(BOOKINGS, second, CONTACTS, other)
+    standin.associate(MOCK_EXAMS, exam, CONTACTS, other)
+
+    answer = raw.post(
+        "/crm/v3/objects/contacts/merge", {"primaryObjectId": primary, "objectIdToMerge": other}
+    )
+    assert answer.status_code == 200
+    merged = answer.json()
+    new_id = merged["id"]
+    assert new_id not in (primary, other)
+    assert merged["archived"] is False
+    properties = merged["properties"]
+    assert properties["hs_merged_object_ids"] == f"{primary};{other}"
+    # The primary's values are current; the other's fill the gaps.
+    assert (properties["email"], properties["firstname"], properties["lastname"]) == (
+        "ann@example.com",
+        "Ann",
+        "B",
+    )
+
+    for old in (primary, other):
+        got = raw.get(f"/crm/v3/objects/contacts/{old}", params={"properties": "firstname"})
+        assert got.status_code == 200
+        assert got.json()["id"] == new_id  # answered under the new id
+    read = raw.post(
+        CONTACT_READ,
+        {"properties": ["hs_merged_object_ids"], "inputs": [{"id": primary}, {"id": other}]},
+    )
+    assert read.status_code == 200
+    assert [r["id"] for r in read.json()["results"]] == [new_id, new_id]
+    assert read.json()["results"][0]["properties"]["hs_merged_object_ids"] == f"{primary};{other}"
+    by_email = raw.post(
+        CONTACT_READ, {"idProperty": "email", "inputs": [{"id": "ann.b@example.com"}]}
+    )
+    assert by_email.json()["results"][0]["id"] == new_id  # the other's email stays with it
+
+    # Batch update by an old id is not supported (HubSpot's objects guide).
+    update = raw.post(
+        "/crm/v3/objects/contacts/batch/update",
+        {"inputs": [{"id": other, "properties": {"sj_credits": "3"}}]},
+    )
+    assert update.status_code == 207
+    assert update.json()["errors"][0]["category"] == "OBJECT_NOT_FOUND"
+    assert update.json()["errors"][0]["context"]["ids"] == [other]
+    patched = raw.patch(f"/crm/v3/objects/contacts/{other}", {"properties": {"sj_credits": "4"}})
+    assert (patched.status_code, patched.json()["id"]) == (200, new_id)
+
+    # Search knows only the new id.
+    for old in (primary, other):
+        assert (
+            _search(raw, {"filterGroups": [_flt("hs_object_id", "EQ", old)]}).json()["total"] == 0
+        )
+    found = _search(
+        raw,
+        {
+            "filterGroups": [_flt("email", "EQ", "ann@example.com")],
+            "properties": ["hs_merged_object_ids"],
+        },
+    ).json()
+    assert [r["id"] for r in found["results"]] == [new_id]
+    assert found["results"][0]["properties"]["hs_merged_object_ids"] == f"{primary};{other}"
+
+    # The associations of both move to the merged record.
+    links = standin.associations(BOOKINGS, CONTACTS)
+    assert sorted((a.from_id, a.to_id, a.type_id) for a in links) == [
+        (first, new_id, labelled),
+        (second, new_id, labelled),
+    ]
+    assert [a.to_id for a in standin.associations(MOCK_EXAMS, CONTACTS)] == [new_id]
+    assert {a.from_id for a in standin.associations(CONTACTS, BOOKINGS)} == {new_id}
+    assert [r["id"] for r in standin.objects(CONTACTS)] == [new_id]
+
+
+def test_merge_contacts_helper_chains_and_refuses_bad_ids(
+    raw: Raw, standin: HubSpotStandIn
+) -> None:
+    a, b, c = (standin.put(CONTACTS, {"email": f"{n}@example.com"}) for n in "abc")
+    ab = standin.merge_contacts(a, b)
+    abc = standin.merge_contacts(c, a)  # an old id stands for the record it became
+    assert abc not in (a, b, c, ab)
+    (only,) = standin.objects(CONTACTS)
+    assert only["id"] == abc
+    assert only["properties"]["hs_merged_object_ids"] == ";".join(sorted([a, b, c, ab], key=int))
+    for old in (a, b, c, ab):
+        assert raw.get(f"/crm/v3/objects/contacts/{old}").json()["id"] == abc
+
+    merge = "/crm/v3/objects/contacts/merge"
+    missing = raw.post(merge, {"primaryObjectId": abc, "objectIdToMerge": "999"})
+    assert missing.status_code == 404
+    _error_shape(missing.json(), "OBJECT_NOT_FOUND")
+    itself = raw.post(merge, {"primaryObjectId": abc, "objectIdToMerge": a})
+    assert itself.status_code == 400
+    assert raw.post(merge, {"primaryObjectId": abc}).status_code == 400
+    with pytest.raises(ValueError):
+        standin.merge_contacts(abc, "999")
+
+
 # ------------------------------------------------------------------ rate limits
 
 
@@ -569,6 +779,23 @@ def test_association_batches(raw: Raw, standin: HubSpotStandIn) -> None:
     )
     assert again.status_code == 200
     assert len(standin.associations(BOOKINGS, CONTACTS)) == 4
+
+
+def test_single_get_lists_associations_by_type_name(raw: Raw, standin: HubSpotStandIn) -> None:
+    """HubSpot's shape: `associations: {<plural name>: {results: [{id, type}]}}`, one
+    entry per association type; types asked for by name or id, unknown ones ignored."""
+    contact = standin.put(CONTACTS, {"email": "ann@example.com"})
+    booking = standin.put(BOOKINGS, {"booking_id": "BK-1"})
+    standin.associate(BOOKINGS, booking, CONTACTS, contact)
+    got = raw.get(
+        f"/crm/v3/objects/contacts/{contact}",
+        params={"associations": f"{BOOKINGS},mock_exams,nonsense"},
+    )
+    assert got.status_code == 200
+    assert got.json()["associations"] == {
+        "bookings": {"results": [{"id": booking, "type": "contact_to_booking"}]}
+    }
+    assert "associations" not in raw.get(f"/crm/v3/objects/contacts/{contact}").json()
 
 
 def test_association_batch_limit_is_2000(raw: Raw) -> None:
@@ -812,6 +1039,73 @@ def test_official_sdk_works_unchanged(standin: HubSpotStandIn) -> None:
         upsert("BK-4")
     assert limited.value.status == 429
     assert "TEN_SECONDLY_ROLLING" in limited.value.body
+
+
+def test_official_sdk_reads_associations_archives_and_merges(standin: HubSpotStandIn) -> None:
+    """A single GET with `associations` parses into SimplePublicObjectWithAssociations
+    (`associations: {<type name>: {results: [{id, type}]}}`); the SDK's archive, batch
+    archive, `archived=True` reads and contacts merge work unchanged."""
+    # mypy reports the SDK's missing type information once, at the imports above.
+    from hubspot import HubSpot
+    from hubspot.crm.contacts import PublicMergeInput
+    from hubspot.crm.objects import (
+        ApiException,
+        BatchInputSimplePublicObjectId,
+        BatchReadInputSimplePublicObjectId,
+        SimplePublicObjectId,
+    )
+
+    client = HubSpot(access_token=TOKEN, host=standin.url)
+    contact = standin.put(CONTACTS, {"email": "ann@example.com"})
+    exam = standin.put(MOCK_EXAMS, {"exam_date": "2026-05-01"})
+    booking = standin.put(BOOKINGS, {"booking_id": "BK-1"})
+    standin.associate(BOOKINGS, booking, CONTACTS, contact)
+    standin.associate(BOOKINGS, booking, CONTACTS, contact, type_id=1289)  # labelled
+    standin.associate(BOOKINGS, booking, MOCK_EXAMS, exam)
+
+    fetched = client.crm.objects.basic_api.get_by_id(
+        BOOKINGS, booking, associations=["contacts", MOCK_EXAMS, "deals"]
+    )
+    assert fetched.id == booking
+    assert set(fetched.associations) == {"contacts", "mock_exams"}  # unknown types ignored
+    assert [(r.id, r.type) for r in fetched.associations["contacts"].results] == [
+        (contact, "booking_to_contact"),  # unlabelled
+        (contact, "contact"),  # the portal's label "Contact" (1289)
+    ]
+    assert [r.id for r in fetched.associations["mock_exams"].results] == [exam]
+    plain = client.crm.objects.basic_api.get_by_id(BOOKINGS, booking)
+    assert plain.associations is None
+
+    client.crm.objects.basic_api.archive(BOOKINGS, booking)
+    with pytest.raises(ApiException) as gone:
+        client.crm.objects.basic_api.get_by_id(BOOKINGS, booking)
+    assert gone.value.status == 404
+    shelved = client.crm.objects.basic_api.get_by_id(BOOKINGS, booking, archived=True)
+    assert shelved.archived is True
+    assert shelved.archived_at.year >= 2026
+    read = client.crm.objects.batch_api.read(
+        object_type=BOOKINGS,
+        batch_read_input_simple_public_object_id=BatchReadInputSimplePublicObjectId(
+            properties=["booking_id"], inputs=[SimplePublicObjectId(id=booking)]
+        ),
+        archived=True,
+    )
+    assert read.results[0].properties["booking_id"] == "BK-1"
+    client.crm.objects.batch_api.archive(
+        MOCK_EXAMS,
+        batch_input_simple_public_object_id=BatchInputSimplePublicObjectId(
+            inputs=[SimplePublicObjectId(id=exam)]
+        ),
+    )
+    assert standin.objects(MOCK_EXAMS) == []
+
+    other = standin.put(CONTACTS, {"email": "ann.b@example.com"})
+    merged = client.crm.contacts.basic_api.merge(
+        public_merge_input=PublicMergeInput(primary_object_id=contact, object_id_to_merge=other)
+    )
+    assert merged.id not in (contact, other)
+    assert merged.properties["hs_merged_object_ids"] == f"{contact};{other}"
+    assert client.crm.contacts.basic_api.get_by_id(other).id == merged.id
 
 
 def test_the_portal_profile_refuses_calculated_properties_and_unknown_options(raw: Raw) -> None:
