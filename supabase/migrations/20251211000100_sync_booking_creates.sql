@@ -27,8 +27,11 @@ begin
   if not _sync_hold(p_run_id) then
     return _reject('SYNC_LEASE_LOST', 'another sync run holds the lease');
   end if;
-  delete from sync_booking_creates c using hubspot_bookings b
-   where b.id = c.booking_id and b.hubspot_id is not null;
+  -- Driven by this table (a batch or two of entries), one key look-up per entry: a
+  -- join would let the planner walk every booking with a HubSpot id instead (it did:
+  -- 0.6 s per batch at 50,000 bookings, with this table's dead index entries).
+  delete from sync_booking_creates c
+   where (select b.hubspot_id from hubspot_bookings b where b.id = c.booking_id) is not null;
   insert into sync_booking_creates (booking_id, run_id)
   select unnest(p_ids), p_run_id
   on conflict (booking_id) do nothing;
