@@ -57,7 +57,7 @@ ERRORS: dict[str, ErrorKind] = {
     "EXAM_STARTED": ErrorKind(409, False, "This mock exam has already started"),
     "BOOKING_NOT_CANCELLABLE": ErrorKind(409, False, "Only an active booking can be cancelled"),
     "IDEMPOTENCY_KEY_REUSED": ErrorKind(
-        409, False, "This Idempotency-Key was already used for a different booking"
+        409, False, "This Idempotency-Key was already used for a different request"
     ),
     # A duplicate click while the first is still in flight: retrying after a second
     # with the same Idempotency-Key returns the booking the first one made.

@@ -194,8 +194,8 @@ $$;
 -- the debit and the seat count together.
 -- Idempotent: the same p_idempotency_key (or, without one, the same student and exam
 -- within 5 minutes while the booking is active) returns the original booking with
--- "replayed": true and writes nothing. A key already used for another student or
--- exam is rejected (IDEMPOTENCY_KEY_REUSED).
+-- "replayed": true and writes nothing. A key already used with any other value (student,
+-- exam, attending location, dominant hand) is rejected (IDEMPOTENCY_KEY_REUSED).
 -- p_admin: an admin booking on the student's behalf: token 'Admin Override', no credit
 -- spent. Capacity and every other rule still apply: nothing is ever oversold.
 -- Returns {"ok", "replayed", "booking", "credits", "seats": {"exam_id", "capacity", "booked", "version"}}.
@@ -267,11 +267,16 @@ begin
   if v_key is not null then
     select * into v_booking from hubspot_bookings where idempotency_key = v_key;
     if found then
+      -- The whole request is the key's fingerprint (as Stripe compares a replay's
+      -- parameters): the same key with any other value is a different request, refused
+      -- rather than answered with a booking that is not what was asked for.
       if v_booking.student_id is distinct from v_contact.student_id
          or v_booking.student_email is distinct from v_contact.email
-         or v_booking.associated_mock_exam is distinct from v_exam.hubspot_id then
+         or v_booking.associated_mock_exam is distinct from v_exam.hubspot_id
+         or v_booking.attending_location is distinct from v_location
+         or _dominant_hand(v_booking.dominant_hand) is distinct from v_hand then
         return _reject('IDEMPOTENCY_KEY_REUSED',
-                       'This Idempotency-Key was already used for a different booking', 'idempotency_key');
+                       'This Idempotency-Key was already used for a different request', 'idempotency_key');
       end if;
       return jsonb_build_object('ok', true, 'replayed', true,
         'booking', _booking_json(v_booking, v_exam), 'credits', _credits_json(v_contact),

@@ -204,6 +204,13 @@ def test_booking_rejections_over_http(api: Api, db: Db, demo: dict[str, Any]) ->
         headers={"Idempotency-Key": key},
     )
     assert (reused.status_code, _error(reused)["code"]) == (409, "IDEMPOTENCY_KEY_REUSED")
+    # Same exam, one other value: a different request, not a replay of the first.
+    other_hand = api.post(
+        "/api/bookings/create",
+        {**DEMO, "mock_exam_id": str(keyed["id"]), "dominant_hand": "left"},
+        headers={"Idempotency-Key": key},
+    )
+    assert (other_hand.status_code, _error(other_hand)["code"]) == (409, "IDEMPOTENCY_KEY_REUSED")
     # The history booking on the full exam, and DEMO001's two: every rejection wrote nothing.
     assert db.count("hubspot_bookings") == 3
 

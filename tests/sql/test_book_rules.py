@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -435,6 +436,33 @@ def test_key_used_for_another_exam_is_rejected(db: Db) -> None:
     assert result["code"] == "IDEMPOTENCY_KEY_REUSED"
     assert result["field"] == "idempotency_key"
     assert db.credits(contact)["cs_credits"] == 2
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        {"p_dominant_hand": "left"},
+        {"p_attending_location": "Calgary"},
+        {"p_dominant_hand": None},
+    ],
+)
+def test_key_reused_with_any_other_value_is_rejected(db: Db, changed: dict[str, Any]) -> None:
+    contact = db.contact(cs_credits=3)
+    exam = db.exam()
+    first = {"p_dominant_hand": "right", "p_attending_location": "Mississauga"}
+    assert db.book(contact, exam, p_idempotency_key="fp-key", **first)["ok"]
+
+    same = db.book(contact, exam, p_idempotency_key="fp-key", **first)
+    other = db.book(contact, exam, p_idempotency_key="fp-key", **{**first, **changed})
+
+    assert same["replayed"] is True
+    assert (other["ok"], other["code"], other["field"]) == (
+        False,
+        "IDEMPOTENCY_KEY_REUSED",
+        "idempotency_key",
+    )
+    assert db.credits(contact)["cs_credits"] == 2
+    assert db.count("hubspot_bookings") == 1
 
 
 def test_key_used_by_another_student_is_rejected_without_revealing_the_booking(db: Db) -> None:
