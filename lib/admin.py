@@ -8,6 +8,7 @@ sync carries every change there on its next run.
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 from lib import db, exams
@@ -57,10 +58,17 @@ def student(contact_id: str) -> dict[str, Any]:
     }
 
 
-def adjust_credits(contact_id: str, change: CreditAdjustment, admin: Admin) -> dict[str, Any]:
+def adjust_credits(
+    contact_id: str, change: CreditAdjustment, admin: Admin, idempotency_key: str | None = None
+) -> dict[str, Any]:
     """Apply signed deltas all or nothing (CREDITS_WOULD_BE_NEGATIVE otherwise). The
     student sees the new balances at once (login reads PostgreSQL); HubSpot gets them
-    through the sync's credit merge, which adds PostgreSQL's change to HubSpot's own."""
+    through the sync's credit merge, which adds PostgreSQL's change to HubSpot's own.
+
+    Applied once per `idempotency_key` (the request's Idempotency-Key header): a retry
+    answers the first adjustment again. Without one, a key is made for this request,
+    so lib/db.py's retry after a dropped connection is still safe."""
+    key = idempotency_key if idempotency_key is not None else f"auto-{uuid.uuid4()}"
     result = _answer(
         db.rpc(
             "adjust_credits",
@@ -69,10 +77,14 @@ def adjust_credits(contact_id: str, change: CreditAdjustment, admin: Admin) -> d
                 "p_deltas": dict(change.deltas),
                 "p_reason": change.reason,
                 "p_admin": admin.actor,
+                "p_idempotency_key": key,
             },
         )
     )
-    audit("credits adjusted", admin, contact_id=result["contact"]["id"], deltas=result["applied"])
+    if not result.get("replayed"):
+        audit(
+            "credits adjusted", admin, contact_id=result["contact"]["id"], deltas=result["applied"]
+        )
     return {"contact": result["contact"], "applied": result["applied"]}
 
 

@@ -10,10 +10,12 @@ only gets a call there and back. Two backends give the same behaviour:
 * supabase-py (SUPABASE_URL + SUPABASE_SERVICE_ROLE_KEY): POST /rest/v1/rpc/<name>.
 
 Both import their driver lazily (cold start is import time) and raise the same
-lib.errors types. Transient failures are retried here: every function we call is
-idempotent (book replays by key or by student+exam; cancel_booking of a cancelled
-booking changes nothing; look-ups only read), so a retry after a dropped connection
-cannot book or refund twice.
+lib.errors types. Transient failures are retried here, but only for the functions in
+REPEAT_SAFE: a dropped connection or an HTTP timeout may come after the commit, so a
+retry must not be able to apply a change twice. Every write we call is made
+repeat-safe in SQL (a key, or a write of absolute values); a function not listed is
+called once and its failure answered 503 (a test holds every callable function to
+the list).
 """
 
 from __future__ import annotations
@@ -48,9 +50,47 @@ BUSY_SQLSTATES = RETRY_SQLSTATES | {"55P03", "57014"}  # + statement timeout
 MAX_ATTEMPTS = 3
 RETRY_PAUSE_S = 0.02
 
+# The functions a retry cannot apply twice, and why. Reads: every function that only
+# reads. Writes: each is repeat-safe by construction in SQL.
+_READS = frozenset(
+    {
+        "admin_booking", "admin_search", "admin_sync_history", "admin_sync_lease",
+        "admin_sync_run", "admin_sync_runs", "admin_sync_status", "available_exams",
+        "booking_for_key", "contact_credits", "exam_seats", "find_booking",
+        "find_students", "health", "list_bookings", "student_detail",
+        "sync_booking_creates_pending", "sync_bookings_pending", "sync_contacts_pending",
+        "sync_credit_candidates", "sync_credit_watch", "sync_health",
+        "sync_pending_counts", "sync_schedule", "sync_seats_pending", "validate_credits",
+    }
+)  # fmt: skip
+_REPEAT_SAFE_WRITES = frozenset(
+    {
+        "book",  # replays by Idempotency-Key, or by student + exam for 5 minutes
+        "cancel_booking",  # a cancelled booking is answered already_cancelled
+        "adjust_credits",  # replays by idempotency key (credit_adjustments)
+        "store_hubspot_contact",  # insert, or the row already stored
+        "sync_begin",  # per run id: a retry finds its own lease and run row
+        "sync_progress",  # absolute counts; errors recorded once per run (deduplicated)
+        "sync_checkpoint",  # sets a value
+        "sync_finish",  # sets the run's end state
+        "sync_daily_budget",  # sets a reading
+        "sync_exams_pulled",  # upserts HubSpot's values
+        "sync_contacts_linked",  # sets HubSpot ids
+        "sync_merge_credits",  # per push id: a retry gets its own pending pushes back
+        "sync_confirm_credits",  # per push id
+        "sync_bookings_written",  # sets HubSpot ids and sync times
+        "sync_booking_creates_sent",  # insert on conflict do nothing
+        "sync_booking_creates_refused",  # deletes
+        "sync_seats_pushed",  # sets what HubSpot shows
+    }
+)
+REPEAT_SAFE = _READS | _REPEAT_SAFE_WRITES
+
 
 class Backend(Protocol):
-    def call(self, name: str, params: Mapping[str, Any]) -> dict[str, Any]: ...
+    def call(
+        self, name: str, params: Mapping[str, Any], repeat_safe: bool = True
+    ) -> dict[str, Any]: ...
     def close(self) -> None: ...
 
 
@@ -77,12 +117,13 @@ def _check_name(name: str, params: Mapping[str, Any]) -> None:
             raise ValueError(f"not an SQL identifier: {identifier!r}")
 
 
-def _with_retries(attempt: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    for number in range(1, MAX_ATTEMPTS + 1):
+def _with_retries(attempt: Callable[[], dict[str, Any]], repeat_safe: bool) -> dict[str, Any]:
+    attempts = MAX_ATTEMPTS if repeat_safe else 1
+    for number in range(1, attempts + 1):
         try:
             return attempt()
         except _Transient as transient:
-            if number == MAX_ATTEMPTS:
+            if number == attempts:
                 raise transient.final from transient
             time.sleep(RETRY_PAUSE_S * number * (1 + random.random()))  # noqa: S311
     raise AssertionError("unreachable")
@@ -167,7 +208,9 @@ class PsycopgBackend:
         """Open the pool and wait until min_size connections are ready."""
         self._ensure_open(wait=True)
 
-    def call(self, name: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    def call(
+        self, name: str, params: Mapping[str, Any], repeat_safe: bool = True
+    ) -> dict[str, Any]:
         import psycopg
         from psycopg.types.json import Jsonb
         from psycopg_pool import PoolTimeout
@@ -216,7 +259,7 @@ class PsycopgBackend:
                 raise DatabaseFailure(None, f"{name} returned {row!r}")
             return row[0]
 
-        return _with_retries(attempt)
+        return _with_retries(attempt, repeat_safe)
 
     def close(self) -> None:
         self._pool.close()
@@ -255,7 +298,9 @@ class SupabaseBackend:
         )
         self._client = create_client(config.supabase_url, config.supabase_service_role_key, options)
 
-    def call(self, name: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    def call(
+        self, name: str, params: Mapping[str, Any], repeat_safe: bool = True
+    ) -> dict[str, Any]:
         import httpx
         from postgrest.exceptions import APIError
 
@@ -276,7 +321,7 @@ class SupabaseBackend:
                 raise DatabaseFailure(None, f"{name} returned {type(data).__name__}")
             return data
 
-        return _with_retries(attempt)
+        return _with_retries(attempt, repeat_safe)
 
     def close(self) -> None:
         self._http.close()
@@ -344,7 +389,8 @@ def rpc(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
     Business rejections come back as {"ok": false, "code": ...}: look at "ok".
     Raises AppError(INVALID_INPUT) for a NUL or a lone surrogate in a string, DatabaseBusy /
     DatabaseUnavailable (retryable, 503) or DatabaseFailure (a bug, 500) otherwise.
+    Retried after a transient failure only if `name` is in REPEAT_SAFE.
     """
     _check_name(name, params)
     _reject_unstorable(params)
-    return backend().call(name, params)
+    return backend().call(name, params, name in REPEAT_SAFE)

@@ -267,6 +267,10 @@ def function(
             if error.retryable and error.retry_after_s:
                 headers["Retry-After"] = str(error.retry_after_s)
             if error.status >= 500:
+                # What the database (or driver) said, for whoever reads the log: the
+                # answer says only INTERNAL_ERROR or *_UNAVAILABLE.
+                cause = error.__cause__
+                detail = getattr(error, "detail", None) or (str(cause) if cause else None)
                 log.event(
                     logger,
                     logging.ERROR,
@@ -274,7 +278,9 @@ def function(
                     request_id=request_id,
                     route=name,
                     code=error.code,
-                    sqlstate=getattr(error, "sqlstate", None),
+                    sqlstate=getattr(error, "sqlstate", None) or getattr(cause, "sqlstate", None),
+                    error=type(cause).__name__ if cause else None,
+                    detail=log.scrub(detail),
                 )
         except ConfigError as error:
             # Named in the log (the variable, never its value), without a traceback:

@@ -72,5 +72,20 @@ def mask_emails(text: str) -> str:
     return _EMAIL_IN_TEXT.sub(lambda found: mask_email(found.group(0)) or "", text)
 
 
+# Credentials a driver's message may quote: a URL's user:password@, a DSN's password=.
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
+_DSN_PASSWORD = re.compile(r"(password\s*=\s*)('[^']*'|\S+)", re.IGNORECASE)
+DETAIL_LIMIT = 1000
+
+
+def scrub(text: str | None) -> str | None:
+    """A third party's error text fit for the log: emails masked, passwords in URLs
+    and DSNs replaced, at most DETAIL_LIMIT characters."""
+    if not text:
+        return None
+    cleaned = _DSN_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", text))
+    return mask_emails(cleaned)[:DETAIL_LIMIT]
+
+
 def now_ms() -> float:
     return time.perf_counter() * 1000

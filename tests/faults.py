@@ -8,17 +8,25 @@ import socket
 import threading
 from urllib.parse import urlsplit, urlunsplit
 
+# PostgreSQL's CommandComplete message for COMMIT: sent only once the commit is done.
+COMMIT_COMPLETE = b"C\x00\x00\x00\x0bCOMMIT\x00"
+
 
 class Proxy:
     """Forwards 127.0.0.1:<port> to a target. `cut()` drops every open connection and
     refuses new ones (accepted, then closed at once: the client sees the server go
-    away); `restore()` forwards again."""
+    away); `restore()` forwards again; `lose_next_answer(marker)` cuts the connection
+    of the next answer holding `marker` (PostgreSQL's COMMIT completion:
+    COMMIT_COMPLETE) before passing it on: a commit whose answer is lost."""
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = int(self._listener.getsockname()[1])
         self._down = threading.Event()
+        self._lose = threading.Event()
+        self._marker = b""
+        self.answers_lost = 0
         self._closed = threading.Event()
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
@@ -46,6 +54,10 @@ class Proxy:
     def restore(self) -> None:
         self._down.clear()
 
+    def lose_next_answer(self, marker: bytes = COMMIT_COMPLETE) -> None:
+        self._marker = marker
+        self._lose.set()
+
     def close(self) -> None:
         self._closed.set()
         self.cut()
@@ -68,12 +80,18 @@ class Proxy:
             upstream.settimeout(None)
             with self._lock:
                 self._open.update((client, upstream))
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+            for source, sink, answers in ((client, upstream, False), (upstream, client, True)):
+                threading.Thread(
+                    target=self._pump, args=(source, sink, answers), daemon=True
+                ).start()
 
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+    def _pump(self, source: socket.socket, sink: socket.socket, answers: bool) -> None:
         try:
             while chunk := source.recv(65536):
+                if answers and self._lose.is_set() and self._marker in chunk:
+                    self._lose.clear()
+                    self.answers_lost += 1
+                    break
                 sink.sendall(chunk)
         except OSError:
             pass

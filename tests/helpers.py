@@ -33,6 +33,8 @@ TABLES = (
     "hubspot_sync.sync_state",
     "hubspot_sync.sync_contact_credits",
     "hubspot_sync.sync_exam_seats",
+    "hubspot_sync.sync_booking_creates",
+    "hubspot_sync.credit_adjustments",
 )
 _serial = itertools.count(1)
 

@@ -7,11 +7,15 @@
 -- Relative update under the contact's row lock, so a booking at the same moment is
 -- neither lost nor double-counted. The HubSpot copy follows through the sync's merge.
 -- p_deltas: {"sj_credits": 2, "shared_mock_credits": -1, ...}; unknown kinds are refused.
+-- Repeat-safe by p_idempotency_key (credit_adjustments, 20251206000050): the same key
+-- answers the first adjustment again (with "replayed": true) and changes nothing; with
+-- other values it is refused (IDEMPOTENCY_KEY_REUSED).
 create or replace function hubspot_sync.adjust_credits(
   p_contact_id text,
   p_deltas jsonb,
   p_reason text,
-  p_admin text
+  p_admin text,
+  p_idempotency_key text
 ) returns jsonb
 language plpgsql
 set search_path = hubspot_sync, pg_temp
@@ -23,9 +27,15 @@ declare
   v_kind text;
   v_value jsonb;
   v_delta jsonb := '{}'::jsonb;
+  v_done credit_adjustments;
+  v_answer jsonb;
 begin
   if p_contact_id is null or not _is_uuid(p_contact_id) then
     return _reject('INVALID_INPUT', 'contact id must be a UUID', 'contact_id');
+  elsif p_idempotency_key is null or length(p_idempotency_key) > 255
+        or p_idempotency_key !~ '^[!-~]+$' then
+    return _reject('INVALID_INPUT', 'Idempotency-Key must be 1-255 printable ASCII characters',
+                   'idempotency_key');
   elsif p_admin is null or btrim(p_admin) = '' then
     return _reject('INVALID_INPUT', 'the admin is required', 'admin');
   elsif p_reason is null or length(btrim(p_reason)) < 3 or length(p_reason) > 500 then
@@ -49,6 +59,17 @@ begin
   select * into v_contact from hubspot_contact_credits where id = p_contact_id::uuid for no key update;
   if not found then
     return _reject('CONTACT_NOT_FOUND', 'No student with this id');
+  end if;
+  -- Under the contact's row lock: two calls with one key cannot both get past this.
+  select * into v_done from credit_adjustments where idempotency_key = p_idempotency_key;
+  if found then
+    if v_done.contact_id <> v_contact.id
+       or v_done.request is distinct from jsonb_build_object('deltas', p_deltas, 'reason', p_reason,
+                                                              'admin', p_admin) then
+      return _reject('IDEMPOTENCY_KEY_REUSED',
+                     'This Idempotency-Key was already used for a different request', 'idempotency_key');
+    end if;
+    return v_done.answer || jsonb_build_object('replayed', true);
   end if;
   -- Only a kind this change lowers can be refused: a balance the replaced system left
   -- negative (kept as it is) must not block raising it, or changing another kind.
@@ -77,7 +98,12 @@ begin
      where id = v_contact.id
     returning * into v_contact;
   end if;
-  return jsonb_build_object('ok', true, 'applied', v_delta, 'contact', _contact_json(v_contact));
+  v_answer := jsonb_build_object('ok', true, 'applied', v_delta, 'contact', _contact_json(v_contact));
+  delete from credit_adjustments where created_at < now() - interval '30 days';
+  insert into credit_adjustments (idempotency_key, contact_id, request, answer)
+  values (p_idempotency_key, v_contact.id,
+          jsonb_build_object('deltas', p_deltas, 'reason', p_reason, 'admin', p_admin), v_answer);
+  return v_answer || jsonb_build_object('replayed', false);
 end
 $$;
 
@@ -142,9 +168,9 @@ begin
 end
 $$;
 
-revoke all on function hubspot_sync.adjust_credits(text, jsonb, text, text) from public, anon, authenticated;
+revoke all on function hubspot_sync.adjust_credits(text, jsonb, text, text, text) from public, anon, authenticated;
 revoke all on function hubspot_sync.find_students(text) from public, anon, authenticated;
 revoke all on function hubspot_sync.student_detail(text) from public, anon, authenticated;
-grant execute on function hubspot_sync.adjust_credits(text, jsonb, text, text) to service_role;
+grant execute on function hubspot_sync.adjust_credits(text, jsonb, text, text, text) to service_role;
 grant execute on function hubspot_sync.find_students(text) to service_role;
 grant execute on function hubspot_sync.student_detail(text) to service_role;

@@ -147,7 +147,8 @@ $$;
 
 -- _sync_errors: record the records a run could not bring across (or warns about):
 -- [{"phase", "record_id", "hubspot_id", "severity", "category", "message",
--- "correlation_id"}].
+-- "correlation_id"}]. Each once per run: a call retried after its commit (lib/db.py)
+-- records nothing again.
 create or replace function hubspot_sync._sync_errors(p_run_id uuid, p_errors jsonb)
 returns void
 language sql
@@ -161,6 +162,13 @@ as $$
          left(x.correlation_id, 100)
     from jsonb_to_recordset(coalesce(p_errors, '[]')) as x(phase text, record_id text,
          hubspot_id text, severity text, category text, message text, correlation_id text)
+   where not exists (
+     select 1 from sync_run_errors e
+      where e.run_id = p_run_id and e.phase is not distinct from left(x.phase, 40)
+        and e.record_id is not distinct from left(x.record_id, 200)
+        and e.category = left(coalesce(x.category, 'UNKNOWN'), 80)
+        and e.message = left(coalesce(x.message, ''), 2000)
+        and e.correlation_id is not distinct from left(x.correlation_id, 100))
 $$;
 
 -- sync_progress: after every batch: renew the lease, record the batch's failed

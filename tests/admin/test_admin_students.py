@@ -250,6 +250,26 @@ def test_text_postgresql_cannot_hold_is_400_not_500(
     assert db.credits(student) == dict.fromkeys(CREDIT_KINDS, 5)
 
 
+def test_an_adjustment_retried_with_its_idempotency_key_applies_once(
+    admin: AdminApi, db: Db, student: dict[str, Any]
+) -> None:
+    path = f"/api/admin/students/{student['id']}/credits"
+    body = {"deltas": {"sj_credits": 2}, "reason": "makeup exam"}
+    key = {"Idempotency-Key": "adjust-7f3c"}
+
+    first = admin.post(path, body, headers=key)
+    again = admin.post(path, body, headers=key)  # the browser retrying a lost answer
+    other = admin.post(path, {**body, "deltas": {"sj_credits": 3}}, headers=key)
+    bad_key = admin.post(path, body, headers={"Idempotency-Key": "tab\there"})
+
+    assert data(first) == data(again)
+    assert db.credits(student)["sj_credits"] == 7  # 5 + 2, once
+    assert error(other, 409)["code"] == "IDEMPOTENCY_KEY_REUSED"
+    assert error(bad_key, 400)["field"] == "idempotency_key"
+    history = data(admin.get(f"/api/admin/students/{student['id']}"))["credit_history"]
+    assert [h["operation"] for h in history] == ["UPDATE", "INSERT"]
+
+
 def test_an_adjustment_for_an_unknown_student_is_404(admin: AdminApi, db: Db) -> None:
     response = admin.post(
         "/api/admin/students/00000000-0000-4000-8000-000000000999/credits",

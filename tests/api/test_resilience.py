@@ -183,9 +183,11 @@ class CountingBackend:
         self.inner = inner
         self.calls: list[str] = []
 
-    def call(self, name: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    def call(
+        self, name: str, params: Mapping[str, Any], repeat_safe: bool = True
+    ) -> dict[str, Any]:
         self.calls.append(name)
-        result: dict[str, Any] = self.inner.call(name, params)
+        result: dict[str, Any] = self.inner.call(name, params, repeat_safe)
         return result
 
     def close(self) -> None:

@@ -217,14 +217,14 @@ def test_negative_balances_are_kept_and_the_rule_covers_new_writes(
         # An admin may raise the legacy balance, or change another kind...
         raised = conn.execute(
             'select hubspot_sync.adjust_credits(%s, \'{"sj_credits": 1, "cs_credits": 1}\','
-            " 'legacy fix', 'admin@example.com') as r",
+            " 'legacy fix', 'admin@example.com', 'adjust-1') as r",
             (contact,),
         ).fetchone()
         assert raised is not None and raised["r"]["ok"] is True, raised
         # ...but not lower it further.
         lowered = conn.execute(
             "select hubspot_sync.adjust_credits(%s, '{\"sj_credits\": -1}', 'oops',"
-            " 'admin@example.com') as r",
+            " 'admin@example.com', 'adjust-2') as r",
             (contact,),
         ).fetchone()
         assert lowered is not None and lowered["r"]["code"] == "CREDITS_WOULD_BE_NEGATIVE"

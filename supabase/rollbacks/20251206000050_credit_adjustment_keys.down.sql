@@ -1,0 +1,1 @@
+drop table if exists hubspot_sync.credit_adjustments;
