@@ -79,6 +79,9 @@ class Settings:
     hubspot_rate_limit_per_10s: int = 190
     # CRM search calls per second, per account (HubSpot documents 5).
     hubspot_search_per_s: int = 5
+    # Of those, what first-login look-ups may use; the rest is kept for the sync
+    # (lib/hubspot/lookup.py). At most hubspot_search_per_s - 1.
+    hubspot_lookup_search_per_s: int = 3
     # Association (v4) calls per rolling 10 s: HubSpot counts them in a budget of
     # their own, 150 per 10 s on Professional and Enterprise.
     hubspot_associations_per_10s: int = 150
@@ -148,6 +151,7 @@ def settings() -> Settings:
         hubspot_mock_exams_object=_str("HUBSPOT_MOCK_EXAMS_OBJECT") or "2-50158913",
         hubspot_rate_limit_per_10s=_int("HUBSPOT_RATE_LIMIT_PER_10S", 190, 1, 1000),
         hubspot_search_per_s=_int("HUBSPOT_SEARCH_PER_S", 5, 1, 50),
+        hubspot_lookup_search_per_s=_int("HUBSPOT_LOOKUP_SEARCH_PER_S", 3, 1, 49),
         hubspot_associations_per_10s=_int("HUBSPOT_ASSOCIATIONS_PER_10S", 150, 1, 1000),
         hubspot_attending_locations=_names("HUBSPOT_ATTENDING_LOCATIONS")
         or Settings.hubspot_attending_locations,

@@ -60,6 +60,13 @@ def booking_lock_key(student_id: str, email: str) -> str:
     return f"{PREFIX}lock:booking:{_digest(normalised)}"
 
 
+def lookup_miss_key(student_id: str, email: str) -> str:
+    """A remembered HubSpot miss: no contact with this student_id and email. Normalised
+    as booking_lock_key, and hashed: no email is stored."""
+    normalised = f"{student_id.strip(' ').upper()}\x00{email.strip(' ').lower()}"
+    return f"{PREFIX}hubspot:miss:{_digest(normalised)}"
+
+
 def rate_key(bucket: str, client_id: str) -> str:
     """A per-client rate-limit counter. `bucket` names the limit (e.g. "login");
     `client_id` (an IP address, a student id) is hashed: it may be personal data."""

@@ -26,11 +26,11 @@ CREDIT_KINDS = (
 )
 
 
-def _from_hubspot(student: Student) -> dict[str, Any] | None:
+def _from_hubspot(student: Student, client_id: str) -> dict[str, Any] | None:
     """The contact found in HubSpot and now stored in PostgreSQL, or None."""
     from lib.hubspot.lookup import find_contact  # only first logins pay for this import
 
-    found = find_contact(student.student_id, student.email)
+    found = find_contact(student.student_id, student.email, client_id)
     if found is None:
         return None
     props: dict[str, Any] = found.get("properties", {})
@@ -60,8 +60,9 @@ def _from_hubspot(student: Student) -> dict[str, Any] | None:
     return contact
 
 
-def _contact(student: Student) -> tuple[dict[str, Any], str]:
-    """(contact, where it came from). STUDENT_NOT_FOUND when neither side knows it."""
+def _contact(student: Student, client_id: str) -> tuple[dict[str, Any], str]:
+    """(contact, where it came from). STUDENT_NOT_FOUND when neither side knows it.
+    `client_id`: who asks (lib/hubspot/lookup.py limits look-ups per client)."""
     result = db.rpc(
         "contact_credits", {"p_student_id": student.student_id, "p_email": student.email}
     )
@@ -69,7 +70,7 @@ def _contact(student: Student) -> tuple[dict[str, Any], str]:
         return result["contact"], "postgres"
     if result["code"] != "CONTACT_NOT_FOUND":
         raise rejection(result)
-    contact = _from_hubspot(student)
+    contact = _from_hubspot(student, client_id)
     if contact is None:
         raise AppError("STUDENT_NOT_FOUND")
     return contact, "hubspot"
@@ -92,12 +93,12 @@ def profile(contact: dict[str, Any], source: str) -> dict[str, Any]:
     }
 
 
-def login(student: Student) -> dict[str, Any]:
-    contact, source = _contact(student)
+def login(student: Student, client_id: str) -> dict[str, Any]:
+    contact, source = _contact(student, client_id)
     return profile(contact, source)
 
 
-def validate_credits(check: CreditCheck) -> dict[str, Any]:
+def validate_credits(check: CreditCheck, client_id: str) -> dict[str, Any]:
     params = {
         "p_student_id": check.student_id,
         "p_email": check.email,
@@ -105,7 +106,7 @@ def validate_credits(check: CreditCheck) -> dict[str, Any]:
     }
     result = db.rpc("validate_credits", params)
     if not result["ok"] and result["code"] == "CONTACT_NOT_FOUND":
-        _contact(check)  # a first login through this endpoint: fetch and store
+        _contact(check, client_id)  # a first login through this endpoint: fetch and store
         result = db.rpc("validate_credits", params)
     if not result["ok"]:
         raise rejection(result)

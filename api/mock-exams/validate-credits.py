@@ -7,7 +7,7 @@ from lib.students import validate_credits
 
 
 def post(request: Request) -> object:
-    return validate_credits(request.model(CreditCheck))
+    return validate_credits(request.model(CreditCheck), request.client_id)
 
 
 app = function("mock-exams.validate-credits", POST=post, rate_limit=limits.VALIDATE)

@@ -7,7 +7,7 @@ from lib.students import login
 
 
 def post(request: Request) -> object:
-    return login(request.model(Student))
+    return login(request.model(Student), request.client_id)
 
 
 app = function("user.login", POST=post, rate_limit=limits.LOGIN)

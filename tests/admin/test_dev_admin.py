@@ -73,6 +73,7 @@ def test_run_dev_prints_a_working_sign_in_link(
     class HubSpot:
         url = "http://127.0.0.1:9"
         token = "stub"
+        app_id = "3100001"
 
         def stop(self) -> None:
             pass

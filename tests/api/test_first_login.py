@@ -3,14 +3,18 @@ never again. HubSpot trouble is a clean 503 for such students only."""
 
 from __future__ import annotations
 
+import random
+import threading
 import time
+import uuid
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from lib.hubspot import lookup
-from lib.hubspot.client import HubSpotClient, LocalBudget
+from lib.hubspot.client import HubSpotClient, HubSpotError, LocalBudget
 from local.standins.hubspot import HubSpotStandIn, serve
 from tests.api.conftest import Api
 from tests.helpers import Db
@@ -155,3 +159,80 @@ def test_hubspot_timeouts_do_not_hang_a_login(api: Api, hubspot: HubSpotStandIn)
     assert response.status_code == 503
     assert time.monotonic() - started < 15
     hubspot.set_faults(None)
+
+
+# ------------------------------------------------------------------ abuse
+
+
+def _made_up(n: int) -> dict[str, str]:
+    tag = uuid.uuid4().hex[:8].upper()
+    return {"student_id": f"X{tag}{n}", "email": f"x{tag.lower()}{n}@example.com"}
+
+
+def test_a_flood_of_made_up_logins_from_one_address_costs_a_bounded_number_of_searches(
+    api: Api, hubspot: HubSpotStandIn
+) -> None:
+    flooder = {"X-Real-IP": f"203.0.113.{random.randint(1, 254)}"}
+    repeated = _made_up(0)
+
+    answers: Counter[int] = Counter()
+    for n in range(150):
+        answers[api.post("/api/user/login", _made_up(n), headers=flooder).status_code] += 1
+    for _ in range(150):  # one pair over and over: its miss is remembered
+        answers[api.post("/api/user/login", repeated, headers=flooder).status_code] += 1
+    searches = _searches(hubspot)
+    # Another address's first login of a real HubSpot-only student, during the flood.
+    _hubspot_student(hubspot, "HSREAL1")
+    real = api.post("/api/user/login", {"student_id": "HSREAL1", "email": "hsreal1@example.com"})
+
+    print(f"\n300 made-up logins from one address: {dict(answers)}; {searches} HubSpot searches")
+    assert searches <= lookup.LOOKUPS_PER_CLIENT
+    assert answers[404] == searches and answers[429] == 300 - searches
+    assert real.status_code == 200, real.text
+    assert _searches(hubspot) == searches + 1
+
+
+def test_look_ups_from_many_addresses_leave_the_syncs_share_of_searches(
+    api: Api, hubspot: HubSpotStandIn
+) -> None:
+    # The stand-in allows 5 searches per second, as HubSpot does per account. Look-ups
+    # from 40 addresses at once may use 3 of them (HUBSPOT_LOOKUP_SEARCH_PER_S); the
+    # sync, searching at its 2 per second meanwhile, keeps getting its searches done.
+    sync = HubSpotClient(TOKEN, hubspot.url, budget=LocalBudget(search_limit=2))
+    stop = threading.Event()
+    sync_answers: list[str] = []
+
+    def sync_searches() -> None:
+        while not stop.is_set():
+            try:
+                sync.search("0-1", [], ["email"], limit=1)
+                sync_answers.append("ok")
+            except HubSpotError as exc:
+                sync_answers.append(type(exc).__name__)
+
+    def flood(n: int) -> int:
+        address = {"X-Real-IP": f"198.51.{n}.{random.randint(1, 254)}"}
+        return api.post("/api/user/login", _made_up(n), headers=address).status_code
+
+    searcher = threading.Thread(target=sync_searches)
+    started = time.monotonic()
+    searcher.start()
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            statuses = Counter(pool.map(flood, range(40)))
+    finally:
+        stop.set()
+        searcher.join()
+        sync.close()
+    seconds = time.monotonic() - started
+    answered = [r for r in hubspot.requests() if r.path.endswith("/search") and r.status == 200]
+    look_ups = len(answered) - sync_answers.count("ok")
+
+    print(
+        f"\n40 addresses in {seconds:.1f} s: {dict(statuses)}; look-up searches {look_ups};"
+        f" the sync's searches: {dict(Counter(sync_answers))}"
+    )
+    assert set(statuses) <= {404, 503}  # found nothing, or found no share in time
+    assert set(sync_answers) == {"ok"}
+    assert sync_answers.count("ok") >= 2 * seconds * 0.7  # its 2 per second, near enough
+    assert look_ups <= 3 * seconds + 3  # the look-ups' share, whatever the demand
