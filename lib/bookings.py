@@ -12,15 +12,12 @@ wrong, bookings go straight to the database, which alone decides seats and credi
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 from typing import Any
 
-from lib import db, exams, limits, log
+from lib import db, exams, limits
 from lib.errors import AppError, rejection
 from lib.models import BookingCreate, BookingListQuery, Cancellation, Student
-
-logger = logging.getLogger(__name__)
 
 # The per-student lock only has to outlive one booking call: the database statement
 # timeout (8 s) plus a margin. If a function dies holding it, the student waits at
@@ -120,13 +117,6 @@ def book(request: BookingCreate, idempotency_key: str | None, client_id: str) ->
         _finish(admitted, result)
     if not result["ok"]:
         raise rejection(result)
-    log.event(
-        logger,
-        logging.INFO,
-        "booked" if not result["replayed"] else "booking replayed",
-        booking_id=result["booking"]["id"],
-        exam_id=result["seats"]["exam_id"],
-    )
     return result
 
 

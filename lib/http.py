@@ -81,6 +81,9 @@ class Response:
     data: Any
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
+    # Extra fields for this request's one log line (ids of what it changed): one line
+    # per request, not one more per event (a log line costs ~60 us of CPU, issue 16).
+    log: dict[str, Any] = field(default_factory=dict)
 
 
 Handler = Callable[["Request"], Response | Any]
@@ -228,6 +231,24 @@ def check_rate_limit(request: Request, limit: RateLimit) -> None:
         raise error
 
 
+def _log_dependency_failure(error: AppError, request_id: str, route: str) -> None:
+    """What the database (or driver) said, for whoever reads the log: the answer says
+    only INTERNAL_ERROR or *_UNAVAILABLE."""
+    cause = error.__cause__
+    detail = getattr(error, "detail", None) or (str(cause) if cause else None)
+    log.event(
+        logger,
+        logging.ERROR,
+        "dependency failure",
+        request_id=request_id,
+        route=route,
+        code=error.code,
+        sqlstate=getattr(error, "sqlstate", None) or getattr(cause, "sqlstate", None),
+        error=type(cause).__name__ if cause else None,
+        detail=log.scrub(detail),
+    )
+
+
 def function(
     name: str,
     *,
@@ -246,6 +267,7 @@ def function(
         request = Request(environ, request_id)
         headers = {**CORS_HEADERS, "X-Request-Id": request_id, "Cache-Control": "no-store"}
         code: str | None = None
+        logged: dict[str, Any] = {}
         try:
             if request.method == "OPTIONS":
                 status, payload = 204, None
@@ -260,6 +282,7 @@ def function(
                 response = result if isinstance(result, Response) else Response(result)
                 status = response.status
                 headers.update(response.headers)
+                logged = response.log
                 payload = {"success": True, "data": response.data}
         except AppError as error:
             code = error.code
@@ -267,21 +290,7 @@ def function(
             if error.retryable and error.retry_after_s:
                 headers["Retry-After"] = str(error.retry_after_s)
             if error.status >= 500:
-                # What the database (or driver) said, for whoever reads the log: the
-                # answer says only INTERNAL_ERROR or *_UNAVAILABLE.
-                cause = error.__cause__
-                detail = getattr(error, "detail", None) or (str(cause) if cause else None)
-                log.event(
-                    logger,
-                    logging.ERROR,
-                    "dependency failure",
-                    request_id=request_id,
-                    route=name,
-                    code=error.code,
-                    sqlstate=getattr(error, "sqlstate", None) or getattr(cause, "sqlstate", None),
-                    error=type(cause).__name__ if cause else None,
-                    detail=log.scrub(detail),
-                )
+                _log_dependency_failure(error, request_id, name)
         except ConfigError as error:
             # Named in the log (the variable, never its value), without a traceback:
             # the fix is in the deployment's environment, not in the code.
@@ -317,6 +326,7 @@ def function(
             status=status,
             code=code,
             duration_ms=round(log.now_ms() - started, 2),
+            **logged,
         )
         return [body]
 

@@ -9,7 +9,10 @@ import threading
 from urllib.parse import urlsplit, urlunsplit
 
 # PostgreSQL's CommandComplete message for COMMIT: sent only once the commit is done.
-COMMIT_COMPLETE = b"C\x00\x00\x00\x0bCOMMIT\x00"
+# The end of a call's answer once PostgreSQL has committed it: the call's
+# CommandComplete ("SELECT 1") then ReadyForQuery with status I (idle: the implicit
+# transaction of lib/db.py's one-string query is committed before this is sent).
+COMMIT_COMPLETE = b"C\x00\x00\x00\x0dSELECT 1\x00Z\x00\x00\x00\x05I"
 
 
 class Proxy:

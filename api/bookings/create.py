@@ -27,7 +27,13 @@ def post(request: Request) -> Response:
         "creditsAfterDeduction": result["credits"],
         "replayed": result["replayed"],
     }
-    return Response(data, status=200 if result["replayed"] else 201)
+    # The request's log line says what was booked (lib/http.py's Response.log).
+    logged = {
+        "booking_id": result["booking"]["id"],
+        "exam_id": result["seats"]["exam_id"],
+        "replayed": result["replayed"],
+    }
+    return Response(data, status=200 if result["replayed"] else 201, log=logged)
 
 
 # Rate limiting happens inside book(): it shares the admission round trip to Redis.
