@@ -114,6 +114,9 @@ def test_smoke_run_measures_every_part_and_reports(plan: load.Plan, tmp_path: Pa
         assert heading in text
     assert "### 4. Sync rate" in text and "### 5. Cold start" in text
     assert "API / bare" in text and "API / function" in text
+    # Issue 16's ratios are computed from this run's own figures, not left out.
+    assert "rush P95 create / unloaded P95 = **" in text
+    assert "Server CPU per booking, API / bare: **" in text and "nanx" not in text
     assert "**Problems:**" not in text
 
     # The scratch database is gone.
