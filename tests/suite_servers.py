@@ -50,11 +50,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     session.config.stash[_LEASE] = lease
 
 
-@pytest.hookimpl(wrapper=True)
+# Outermost (tryfirst): the servers are stopped after everything else of the session's
+# end, the teardown of its fixtures (databases dropped, pools closed) included, and
+# what was stopped is said below the summary.
+@pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session) -> Generator[None, None, None]:
     try:
-        # Inside: the session fixtures' teardown (databases dropped, pools closed),
-        # which still needs the servers.
         return (yield)
     finally:
         _end_lease(session)
