@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -163,9 +163,8 @@ def test_hubspot_port_0_binds_a_free_port_and_prints_it(
         seen[env["HUBSPOT_BASE_URL"]] = _listening(host, int(port))
         return Process()
 
-    stop: Callable[[object], None] = lambda process: None  # noqa: E731
     monkeypatch.setattr(server, "start", start)
-    monkeypatch.setattr(server, "stop", stop)
+    monkeypatch.setattr(server, "stop", lambda process: None)
     with pytest.raises(server.ServerError):
         dev.serve(
             dev.Services(database_url, "redis://127.0.0.1:9/0"),
