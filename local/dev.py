@@ -13,15 +13,21 @@
    with it, printed (local/admin_token.py). Both die with the run.
 
     python -m local.dev              # set up, then serve
-    python -m local.dev --port 3001  # serve on another port
+    python -m local.dev --port 3001  # serve on another port (--pg-port, --redis-port,
+                                     # --hubspot-port likewise; --hubspot-port 0: any)
     python -m local.dev --no-wait    # set up, print, exit (no API server); the
                                      # database servers keep running
     python -m local.dev --stop       # stop the embedded servers
+
+Every port is checked before anything starts: one that another program holds (a
+second checkout's `./run dev`) ends the run with status 2 and a line naming the port
+and its flag.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import functools
 import os
 import re
@@ -35,11 +41,50 @@ from types import FrameType
 import psycopg
 
 from lib import migrations
-from local import admin_token, server, stack
+from local import admin_token, hubspot_demo, server, stack
 from local.seed import DEMO_CREDITS, DEMO_EMAIL, DEMO_STUDENT_ID, SeedError, seed
 
 # Hosts where migrating and seeding cannot hurt anyone's real data.
 LOCAL_HOSTS = frozenset({"", "localhost", "127.0.0.1", "::1"})
+
+
+class PortTaken(Exception):
+    """A port this run needs is held by another program. The message is one line
+    that names the port and the flag that changes it."""
+
+    def __init__(self, port: int, host: str, what: str, flag: str) -> None:
+        self.port, self.flag = port, flag
+        any_port = ", or 0 for any free one" if flag == "--hubspot-port" else ""
+        super().__init__(
+            f"port {port} on {host} ({what}) is taken by another program;"
+            f" pass {flag} with another port{any_port}"
+        )
+
+
+def check_ports(args: argparse.Namespace, *, waiting: bool) -> None:
+    """Raise PortTaken for the first port of this run that another program holds:
+    PostgreSQL's and Redis's unless DATABASE_URL / REDIS_URL point elsewhere or our
+    embedded server already runs (ensure_* then reuses it, or says it runs on another
+    port); the API server's and the HubSpot stand-in's when `waiting` (serving).
+    Checked before anything starts, so a second checkout's `./run dev` is told which
+    flag to change instead of failing halfway with a traceback."""
+    wanted: list[tuple[int, str, str, str]] = []
+    if (
+        not os.environ.get("DATABASE_URL")
+        and stack.postgres_port(stack.DEFAULT_POSTGRES_DIR) is None
+    ):
+        wanted.append((args.pg_port, stack.HOST, "PostgreSQL", "--pg-port"))
+    if not os.environ.get("REDIS_URL") and stack.redis_port(stack.DEFAULT_REDIS_DIR) is None:
+        wanted.append((args.redis_port, stack.HOST, "Redis", "--redis-port"))
+    if waiting:
+        wanted.append((args.port, args.host, "the API server", "--port"))
+        if args.hubspot_port != 0:
+            wanted.append(
+                (args.hubspot_port, hubspot_demo.HOST, "the HubSpot stand-in", "--hubspot-port")
+            )
+    for port, host, what, flag in wanted:
+        if server.port_in_use(host, port):
+            raise PortTaken(port, host, what, flag)
 
 
 @dataclass
@@ -146,16 +191,25 @@ def print_summary(services: Services, *, waiting: bool) -> None:
         print("\nServers left running; `./run dev --stop` stops them.", flush=True)
 
 
-def serve(services: Services, options: server.Options) -> None:
+def serve(
+    services: Services, options: server.Options, *, hubspot_port: int = hubspot_demo.DEFAULT_PORT
+) -> None:
     """Serve the API and pages until interrupted (KeyboardInterrupt, which SIGTERM
-    raises too), on this run's database and Redis. The server is a child process:
-    gunicorn owns its own signals and forks its workers from a fresh interpreter.
-    Raises ServerError if it cannot start or stops on its own."""
+    raises too), on this run's database and Redis, with the HubSpot stand-in on
+    `hubspot_port` (0: any free port; the URL printed says which). The server is a
+    child process: gunicorn owns its own signals and forks its workers from a fresh
+    interpreter. Raises ServerError if it cannot start or stops on its own, PortTaken
+    if the stand-in's port was taken since check_ports()."""
     import secrets
 
-    from local import hubspot_demo
-
-    hubspot = hubspot_demo.start(database_url=services.database_url)
+    try:
+        hubspot = hubspot_demo.start(port=hubspot_port, database_url=services.database_url)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        raise PortTaken(
+            hubspot_port, hubspot_demo.HOST, "the HubSpot stand-in", "--hubspot-port"
+        ) from None
     admin = dev_admin()
     # Made up per run, like the token: GET /api/cron/sync answers only with it.
     cron_secret = os.environ.get("CRON_SECRET") or secrets.token_urlsafe(24)
@@ -247,6 +301,17 @@ def stop_embedded() -> None:
         print(f"{name} in {_relative(data_dir)}: {state}")
 
 
+def _port(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 1 to 65535, not {value}")
+    return value
+
+
+def _port_or_any(text: str) -> int:
+    return 0 if text.strip() == "0" else _port(text)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="./run dev", description=(__doc__ or "").split("\n", 1)[0]
@@ -258,10 +323,31 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--stop", action="store_true", help="stop the embedded servers and exit")
     parser.add_argument("--no-seed", action="store_true", help="do not load the demo data")
-    parser.add_argument("--pg-port", type=int, default=stack.DEFAULT_POSTGRES_PORT)
-    parser.add_argument("--redis-port", type=int, default=stack.DEFAULT_REDIS_PORT)
+    parser.add_argument(
+        "--pg-port",
+        type=_port,
+        default=stack.DEFAULT_POSTGRES_PORT,
+        help="the embedded PostgreSQL's port (default %(default)s)",
+    )
+    parser.add_argument(
+        "--redis-port",
+        type=_port,
+        default=stack.DEFAULT_REDIS_PORT,
+        help="the embedded Redis's port (default %(default)s)",
+    )
+    parser.add_argument(
+        "--hubspot-port",
+        type=_port_or_any,
+        default=hubspot_demo.DEFAULT_PORT,
+        help="the HubSpot stand-in's port (default %(default)s; 0: any free port)",
+    )
     parser.add_argument("--host", default=server.DEFAULT_HOST, help="where the API server listens")
-    parser.add_argument("--port", type=int, default=server.DEFAULT_PORT)
+    parser.add_argument(
+        "--port",
+        type=_port,
+        default=server.DEFAULT_PORT,
+        help="the API server's port (default %(default)s)",
+    )
     parser.add_argument(
         "--allow-remote",
         action="store_true",
@@ -270,19 +356,30 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _refusal(args: argparse.Namespace) -> str | None:
+    """Why this run must not even begin (status 2), or None."""
+    database_url = os.environ.get("DATABASE_URL")
+    if database_url and not _is_local(database_url) and not args.allow_remote:
+        return (
+            "DATABASE_URL points at another machine, and ./run dev would migrate it and load"
+            " demo data into it. Unset it to use the embedded database, or pass"
+            " --allow-remote if that database is a disposable one."
+        )
+    try:
+        check_ports(args, waiting=not args.no_wait)
+    except PortTaken as exc:
+        return f"./run dev: {exc}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.stop:
         stop_embedded()
         return 0
-    database_url = os.environ.get("DATABASE_URL")
-    if database_url and not _is_local(database_url) and not args.allow_remote:
-        print(
-            "DATABASE_URL points at another machine, and ./run dev would migrate it and load"
-            " demo data into it. Unset it to use the embedded database, or pass"
-            " --allow-remote if that database is a disposable one.",
-            file=sys.stderr,
-        )
+    refusal = _refusal(args)
+    if refusal:
+        print(refusal, file=sys.stderr)
         return 2
 
     signal.signal(signal.SIGTERM, _interrupt)
@@ -296,9 +393,16 @@ def main(argv: list[str] | None = None) -> int:
             detached = True
             return 0
         # reload: an edited function or lib/ module is live on the next request.
-        serve(services, server.Options(host=args.host, port=args.port, reload=True))
+        serve(
+            services,
+            server.Options(host=args.host, port=args.port, reload=True),
+            hubspot_port=args.hubspot_port,
+        )
     except KeyboardInterrupt:
         print("\nStopping.", flush=True)
+    except PortTaken as exc:  # taken between check_ports() and now
+        print(f"\n./run dev: {exc}", file=sys.stderr)
+        return 2
     except (
         stack.StackError,
         migrations.MigrationError,

@@ -27,7 +27,9 @@ from psycopg.rows import dict_row
 from lib.hubspot.mapping import booking_properties, epoch_ms
 from local.standins.hubspot import BOOKINGS, CONTACTS, MOCK_EXAMS, HubSpotStandIn, serve
 
+HOST = "127.0.0.1"
 # Below the ephemeral port range, apart from the other local servers (see stack.py).
+# `./run dev --hubspot-port` chooses another (a second checkout's run beside this one).
 DEFAULT_PORT = 18090
 HUBSPOT_ONLY_STUDENTS = 5
 # HubSpot's association budget (Professional/Enterprise): its own, beside the 190/10 s.
@@ -49,6 +51,7 @@ def start(
     (5 a second), raised by the fuzzer, which logs in far faster than students."""
     standin = serve(
         f"local-{secrets.token_hex(16)}",
+        host=HOST,
         port=port,
         associations_per_10s=ASSOCIATIONS_PER_10S,
         search_per_s=search_per_s,

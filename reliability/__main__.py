@@ -2,7 +2,10 @@
 
 Runs the reliability and security suite's parts (all of them unless named) at their
 long, on-demand size and rewrites each one's section of RELIABILITY.md. Exits 1 when
-any part found a violation: the section still records what was found.
+any part found a violation: the section still records what was found. The embedded
+servers a run starts (reliability/stack.py) are stopped at its end, unless a test
+session still uses them (local/stack_lease.py); servers that ran before are left
+running.
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ import time
 from pathlib import Path
 
 from bench import report
+from local import stack_lease
+from local.stack import StackError
+from reliability import stack
 from reliability.outcome import Outcome, RunSettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,6 +90,32 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown part(s): {', '.join(unknown)}; choose from {', '.join(PARTS)}")
     settings = RunSettings(seed=args.seed, long=not args.short)
+    lease = stack_lease.Lease(stack.embedded_servers())
+    lease.begin()
+    try:
+        failed = _run_parts(args, settings)
+    finally:
+        stopped = _end_lease(lease)
+    if failed:
+        print("violations found in: " + ", ".join(failed), file=sys.stderr)
+        return 1
+    return 0 if stopped else 1
+
+
+def _end_lease(lease: stack_lease.Lease) -> bool:
+    """Stop the servers this run started (local/stack_lease.py); False if one could
+    not be stopped."""
+    try:
+        for line in lease.end():
+            print(f"stopped {line}: this run started it", flush=True)
+    except StackError as exc:
+        print(f"could not stop a server this run started: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
+def _run_parts(args: argparse.Namespace, settings: RunSettings) -> list[str]:
+    """Run the parts named (all by default); return the names of those that failed."""
     failed: list[str] = []
     outcomes: list[Outcome] = []
     for name in args.parts or PARTS:
@@ -110,10 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     if not args.no_report:
         write_summary(outcomes, settings)
-    if failed:
-        print("violations found in: " + ", ".join(failed), file=sys.stderr)
-        return 1
-    return 0
+    return failed
 
 
 if __name__ == "__main__":

@@ -2,14 +2,19 @@
 
 PostgreSQL and Redis are real. Where they come from:
 * `restartable=True` (the torture, which stops and restarts them): the embedded
-  PostgreSQL and Redis of local/stack.py, in .local/reliability-*, on ports of their
-  own, so a restart never touches anything else on the machine;
+  PostgreSQL and Redis of local/stack.py, in .local/reliability-* (LOCAL_STACK_DIR
+  moves .local), on ports of their own, so a restart never touches anything else on
+  the machine;
 * otherwise RELIABILITY_DATABASE_URL / RELIABILITY_REDIS_URL, then TEST_DATABASE_URL /
   TEST_REDIS_URL (CI's PostgreSQL 15 and Redis 7), then the same embedded ones.
 
 Every run works in a database of its own, created and migrated here and dropped
 afterwards, and in a Redis logical database it flushes first (the embedded Redis is
 the suite's alone; on a shared server `redis_db` picks a number nobody else uses).
+
+The embedded servers are started on first use and left to the run that holds their
+lease (`embedded_servers()`, local/stack_lease.py): the test session, or `./run
+reliability`, stops them at its end if a run started them.
 """
 
 from __future__ import annotations
@@ -19,18 +24,16 @@ import os
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO
 
 import psycopg
 
 from lib import migrations
-from local import server
+from local import server, stack_lease
 from local import stack as local_stack
 
-ROOT = Path(__file__).resolve().parent.parent
-POSTGRES_DIR = ROOT / ".local" / "reliability-postgres"
-REDIS_DIR = ROOT / ".local" / "reliability-redis"
+POSTGRES_DIR = local_stack.LOCAL_DIR / "reliability-postgres"
+REDIS_DIR = local_stack.LOCAL_DIR / "reliability-redis"
 # Apart from ./run dev (15432/16379) and the test suite's embedded ones (15433/16380).
 POSTGRES_PORT = 15434
 REDIS_PORT = 16381
@@ -73,6 +76,11 @@ class Services:
     def _require_restartable(self) -> None:
         if not self.restartable:
             raise RuntimeError("only the embedded PostgreSQL and Redis may be restarted")
+
+
+def embedded_servers() -> list[stack_lease.Server]:
+    """The servers services() may start, for the lease of the run around it."""
+    return [stack_lease.postgres(POSTGRES_DIR), stack_lease.redis(REDIS_DIR)]
 
 
 def services(*, restartable: bool = False) -> Services:

@@ -3,8 +3,10 @@
 Where they come from:
 * TEST_DATABASE_URL / TEST_REDIS_URL when set (CI points them at the PostgreSQL 15 and
   Redis 7 this machine runs);
-* otherwise the embedded stack (local/stack.py) in .local/test-*, started once and
-  left running for the next run, on ports apart from `./run dev`'s.
+* otherwise the embedded stack (local/stack.py) in .local/test-*, on ports apart from
+  `./run dev`'s, started by the first session that needs it and stopped at that
+  session's end (tests/suite_servers.py, which also stops the reliability part's
+  servers).
 
 Each test session (each xdist worker) works in its own freshly migrated database,
 dropped at the end, so runs never see each other's rows.
@@ -15,7 +17,6 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -40,7 +41,9 @@ from tests.security.logscan import (  # noqa: F401 - pytest finds hooks by name
     pytest_testnodedown,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+# Stops the embedded servers the session started, at its end.
+pytest_plugins = ("tests.suite_servers",)
+
 TEST_PG_PORT = 15433  # apart from ./run dev (15432), below the ephemeral port range
 TEST_REDIS_PORT = 16380
 
@@ -52,9 +55,10 @@ def pg_admin_url() -> str:
     if url:
         return url
     from local.stack import ensure_postgres
+    from tests.suite_servers import TEST_POSTGRES_DIR
 
     # Not durable: a crash loses a throwaway test cluster, and fsync-free is faster.
-    return ensure_postgres(ROOT / ".local" / "test-postgres", TEST_PG_PORT, durable=False)
+    return ensure_postgres(TEST_POSTGRES_DIR, TEST_PG_PORT, durable=False)
 
 
 @pytest.fixture(scope="session")
@@ -63,8 +67,9 @@ def redis_url() -> str:
     if url:
         return url
     from local.stack import ensure_redis
+    from tests.suite_servers import TEST_REDIS_DIR
 
-    return ensure_redis(ROOT / ".local" / "test-redis", TEST_REDIS_PORT, durable=False)
+    return ensure_redis(TEST_REDIS_DIR, TEST_REDIS_PORT, durable=False)
 
 
 def _with_database(admin_url: str, name: str) -> str:
