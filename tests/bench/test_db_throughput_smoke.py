@@ -71,7 +71,7 @@ def test_smoke_run_measures_real_bookings_and_reports(plan: Plan) -> None:
     for r in outcome.runs:
         assert f"| {r.scenario} | {r.clients} | {r.threads} |" in text
     assert "FAILED" not in text
-    assert "exam row lock" in text  # the reading is there
+    assert "seat shards" in text  # the reading is there
 
 
 @pytest.mark.slow
