@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 
 # What the wait events seen in these runs mean for a booking.
 WAIT_MEANINGS = {
-    "Lock:tuple": "the exam row lock",
-    "Lock:transactionid": "the exam row lock",
+    "Lock:tuple": "a row lock: a seat shard, or the exam row's share lock",
+    "Lock:transactionid": "a row lock: a seat shard, or the exam row's share lock",
     "LWLock:LockManager": "the lock manager",
     "LWLock:WALWrite": "commits queuing for the WAL flush",
     "IO:WALSync": "the WAL flush at commit",
@@ -155,9 +155,9 @@ def interpretation(outcome: Outcome) -> str:
         )
         sentences.append(
             f"On one hot exam, bookings/s {trend} ({hot_low.tps:,.0f} at {low},"
-            f" {hot_high.tps:,.0f} at {high}): book() locks the exam row first (FOR NO KEY"
-            " UPDATE) and holds it until commit, so the bookings of one exam run one at a"
-            f" time and extra clients only queue{waiting}, and P99 latency grows from"
+            f" {hot_high.tps:,.0f} at {high}): book() reads the exam row FOR SHARE and takes"
+            " its seat in one of the exam's 32 seat shards (FOR UPDATE SKIP LOCKED), so the"
+            f" bookings of one exam run side by side{waiting}, and P99 latency goes from"
             f" {_ms(hot_low.latency.p99)} to {_ms(hot_high.latency.p99)} ms."
         )
     spread_high = _find(runs, "spread", high, audit)

@@ -67,8 +67,9 @@ AUDITED_TABLES = ("hubspot_bookings", "hubspot_contact_credits", "hubspot_mock_e
 AUDIT_TRIGGER = "record_change"
 AUDIT_CHOICES: dict[str, tuple[bool, ...]] = {"on": (True,), "off": (False,), "both": (True, False)}
 AUDIT_CHOICES_BACK = {value: key for key, value in AUDIT_CHOICES.items()}
-# One audit row per booking written, per credit debited and per seat count changed.
-AUDIT_ROWS_PER_BOOKING = 3
+# One audit row per booking written and per credit debited. The seat is taken in a seat
+# shard, which is not audited: the booking row is its record (20251212000100).
+AUDIT_ROWS_PER_BOOKING = 2
 
 
 class BenchError(RuntimeError):
@@ -270,6 +271,9 @@ def reset(conn: psycopg.Connection, plan: Plan, audit: bool) -> None:
             {"students": students},
         )
         conn.execute("alter sequence public.bench_student_seq restart")
+        # The load ran with the triggers off, so the exams' seat shards are dealt here
+        # (while the audit trigger is still off: the load is not a change to log).
+        conn.execute("select hubspot_sync.recount_seats(id) from hubspot_sync.hubspot_mock_exams")
         _set_triggers(conn, sql.SQL("user"), on=True)
         if not audit:
             _set_triggers(conn, sql.Identifier(AUDIT_TRIGGER), on=False)
@@ -430,12 +434,13 @@ def invariant_violations(conn: psycopg.Connection, plan: Plan, audit: bool) -> l
         """
         select
           (select count(*) from hubspot_sync.hubspot_mock_exams e
+             cross join lateral hubspot_sync._seat_state(e) st
              left join (select associated_mock_exam, count(*) as held
                           from hubspot_sync.hubspot_bookings
                          where is_active in ('Active', 'Completed')
                          group by associated_mock_exam) b
                on b.associated_mock_exam = e.hubspot_id
-            where coalesce(e.total_bookings, 0) <> coalesce(b.held, 0)),
+            where st.booked <> coalesce(b.held, 0)),
           (select count(*) from hubspot_sync.hubspot_contact_credits
             where least(sj_credits, cs_credits, sjmini_credits, mock_discussion_token,
                         shared_mock_credits) < 0),
@@ -448,7 +453,7 @@ def invariant_violations(conn: psycopg.Connection, plan: Plan, audit: bool) -> l
     seat_mismatches, negative, credits_left, bookings, audit_rows = (int(v) for v in row)
     problems = []
     if seat_mismatches:
-        problems.append(f"{seat_mismatches} exams' total_bookings differ from their bookings")
+        problems.append(f"{seat_mismatches} exams' seat counts differ from their bookings")
     if negative:
         problems.append(f"{negative} contacts have a negative credit balance")
     if plan.student_pool - credits_left != bookings:

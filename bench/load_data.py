@@ -167,7 +167,7 @@ def flush_redis(redis_url: str) -> None:
 @dataclass(frozen=True)
 class Checks:
     exams_oversold: int  # exams with more seat-holding bookings than capacity
-    seat_mismatches: int  # exams whose total_bookings differs from their bookings
+    seat_mismatches: int  # exams whose seat count differs from their bookings
     negative_balances: int
     credits_given: int
     credits_held: int  # now
@@ -210,11 +210,11 @@ def check(database_url: str, population: Population, answered: Collection[str]) 
         row = conn.execute(
             """
             with held as (
-              select e.hubspot_id, e.capacity, coalesce(e.total_bookings, 0) as counted,
+              select e.hubspot_id, e.capacity, (hubspot_sync._seat_state(e)).booked as counted,
                      count(b.id) filter (where b.is_active in ('Active', 'Completed')) as holding
                 from hubspot_sync.hubspot_mock_exams e
                 left join hubspot_sync.hubspot_bookings b on b.associated_mock_exam = e.hubspot_id
-               group by e.hubspot_id, e.capacity, e.total_bookings)
+               group by e.id)
             select
               (select count(*) from held where holding > capacity or counted > capacity),
               (select count(*) from held where holding <> counted),

@@ -82,6 +82,7 @@ _REPEAT_SAFE_WRITES = frozenset(
         "sync_booking_creates_sent",  # insert on conflict do nothing
         "sync_booking_creates_refused",  # deletes
         "sync_seats_pushed",  # sets what HubSpot shows
+        "recount_seats",  # re-deals an exam's seats from its bookings: the same result again
     }
 )
 REPEAT_SAFE = _READS | _REPEAT_SAFE_WRITES

@@ -80,7 +80,13 @@ def mirror(standin: HubSpotStandIn, database_url: str) -> dict[str, int]:
     """Copy into the stand-in what HubSpot holds for this database: exams, contacts
     and bookings that carry a HubSpot id, under that id. Returns the counts."""
     with psycopg.connect(database_url, row_factory=dict_row) as conn:
-        exams = conn.execute("select * from hubspot_sync.hubspot_mock_exams").fetchall()
+        # total_bookings as the live count, from the exam's seat shards (20251212000100).
+        exams = conn.execute(
+            "select e.*, (hubspot_sync._seat_state(e)).booked as live_booked"
+            " from hubspot_sync.hubspot_mock_exams e"
+        ).fetchall()
+        for exam in exams:
+            exam["total_bookings"] = exam.pop("live_booked")
         contacts = conn.execute(
             "select c.*, s.base from hubspot_sync.hubspot_contact_credits c"
             " left join hubspot_sync.sync_contact_credits s on s.contact_id = c.id"

@@ -594,12 +594,12 @@ select hubspot_sync.book(
 
 # Seat counts must equal seat-holding bookings for every exam: checked before commit.
 _SEAT_DRIFT = """
-select e.mock_exam_name, e.total_bookings,
+select e.mock_exam_name, (hubspot_sync._seat_state(e)).booked,
        count(b.id) filter (where b.is_active in ('Active', 'Completed')) as held
   from hubspot_sync.hubspot_mock_exams e
   left join hubspot_sync.hubspot_bookings b on b.associated_mock_exam = e.hubspot_id
  group by e.id
-having e.total_bookings <> count(b.id) filter (where b.is_active = 'Active')
+having (hubspot_sync._seat_state(e)).booked <> count(b.id) filter (where b.is_active = 'Active')
 """
 
 COUNT_KEYS = (
@@ -662,6 +662,9 @@ def _insert(conn: psycopg.Connection[Any], plan: _Plan, now: datetime) -> None:
             ],
         )
         cur.executemany(_INSERT_BOOKING, plan.past_bookings)
+        # The past bookings were written around book(): deal the exams' seat shards
+        # from them (20251212000100).
+        cur.execute("select hubspot_sync.recount_seats(id) from hubspot_sync.hubspot_mock_exams")
 
 
 def _book_upcoming(conn: psycopg.Connection[Any], plan: _Plan) -> int:

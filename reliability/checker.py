@@ -114,7 +114,14 @@ def snapshot(database_url: str) -> Snapshot:
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         conn.read_only = True
         with conn.transaction():
-            exams = conn.execute("select * from hubspot_sync.hubspot_mock_exams").fetchall()
+            # total_bookings as the live count: the seats are held in the exam's seat
+            # shards (20251212000100); the column keeps the count of the last re-deal.
+            exams = conn.execute(
+                "select e.*, (hubspot_sync._seat_state(e)).booked as live_booked"
+                " from hubspot_sync.hubspot_mock_exams e"
+            ).fetchall()
+            for exam in exams:
+                exam["total_bookings"] = exam.pop("live_booked")
             contacts = conn.execute("select * from hubspot_sync.hubspot_contact_credits").fetchall()
             bookings = conn.execute("select * from hubspot_sync.hubspot_bookings").fetchall()
             audit = conn.execute(

@@ -33,6 +33,7 @@ TABLES = (
     "hubspot_sync.sync_state",
     "hubspot_sync.sync_contact_credits",
     "hubspot_sync.sync_exam_seats",
+    "hubspot_sync.exam_seat_shards",
     "hubspot_sync.sync_booking_creates",
     "hubspot_sync.credit_adjustments",
 )
@@ -117,7 +118,8 @@ class Db:
         self, contact: dict[str, Any], exam: dict[str, Any], **values: Any
     ) -> dict[str, Any]:
         """A booking inserted directly (history the functions cannot create, e.g. past
-        exams). Keeps the exam's seat count in step when the booking holds a seat."""
+        exams). Keeps the exam's seat count in step when the booking holds a seat: its
+        shards are re-dealt from the exam's Active bookings (recount_seats)."""
         n = next(_serial)
         row: dict[str, Any] = {
             "hubspot_id": f"{500000 + n}",
@@ -136,7 +138,7 @@ class Db:
         inserted = self._insert("hubspot_bookings", row)
         if inserted["is_active"] == "Active":
             self.conn.execute(
-                "update hubspot_sync.hubspot_mock_exams set total_bookings = total_bookings + 1"
+                "select hubspot_sync.recount_seats(id) from hubspot_sync.hubspot_mock_exams"
                 " where hubspot_id = %s",
                 (exam["hubspot_id"],),
             )
@@ -169,11 +171,13 @@ class Db:
         return {kind: row[kind] for kind in CREDIT_KINDS}
 
     def seats(self, exam: dict[str, Any]) -> int:
+        """The exam's live seat count: the sum of its shards (20251212000100)."""
         return int(
             self.one(
-                "select total_bookings from hubspot_sync.hubspot_mock_exams where id = %s",
+                "select (hubspot_sync._seat_state(e)).booked from hubspot_sync.hubspot_mock_exams e"
+                " where id = %s",
                 exam["id"],
-            )["total_bookings"]
+            )["booked"]
         )
 
     def held_seats(self, exam: dict[str, Any]) -> int:

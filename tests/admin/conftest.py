@@ -29,6 +29,7 @@ SYNC_TABLES = (
     "hubspot_sync.sync_state",
     "hubspot_sync.sync_contact_credits",
     "hubspot_sync.sync_exam_seats",
+    "hubspot_sync.exam_seat_shards",
 )
 
 

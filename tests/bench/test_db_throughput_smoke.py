@@ -54,7 +54,7 @@ def test_smoke_run_measures_real_bookings_and_reports(plan: Plan) -> None:
         row = conn.execute(
             """
             select count(*), count(distinct student_id), count(*) filter (where is_active = 'Active'),
-                   (select sum(total_bookings) from hubspot_sync.hubspot_mock_exams),
+                   (select sum(held) from hubspot_sync.exam_seat_shards),
                    (select count(*) from hubspot_sync.hubspot_contact_credits where cs_credits = 0),
                    (select last_value from public.bench_student_seq)
               from hubspot_sync.hubspot_bookings
@@ -71,7 +71,7 @@ def test_smoke_run_measures_real_bookings_and_reports(plan: Plan) -> None:
     for r in outcome.runs:
         assert f"| {r.scenario} | {r.clients} | {r.threads} |" in text
     assert "FAILED" not in text
-    assert "exam row lock" in text  # the reading is there
+    assert "seat shards" in text  # the reading is there
 
 
 @pytest.mark.slow
@@ -128,8 +128,8 @@ def test_broken_invariants_are_reported(plan: Plan) -> None:
         db_throughput.reset(conn, plan, audit=False)
         assert db_throughput.invariant_violations(conn, plan, audit=False) == []
         conn.execute(
-            "update hubspot_sync.hubspot_mock_exams set total_bookings = 1"
-            " where hubspot_id = 'BENCH-7'"
+            "update hubspot_sync.exam_seat_shards set held = 1 where shard = 0 and exam_id ="
+            " (select id from hubspot_sync.hubspot_mock_exams where hubspot_id = 'BENCH-7')"
         )
         # The safety-net trigger already forbids it; the check must hold on its own too.
         conn.execute(
@@ -140,7 +140,7 @@ def test_broken_invariants_are_reported(plan: Plan) -> None:
             " where student_id = 'B3'"
         )
         problems = db_throughput.invariant_violations(conn, plan, audit=False)
-    assert any("total_bookings differ" in problem for problem in problems), problems
+    assert any("seat counts differ" in problem for problem in problems), problems
     assert any("negative credit" in problem for problem in problems), problems
 
 

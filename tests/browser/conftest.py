@@ -172,7 +172,8 @@ class Demo:
 
     def upcoming_exams(self, mock_type: str) -> list[dict[str, Any]]:
         return self.db.all(
-            "select *, capacity - total_bookings as seats_left from hubspot_sync.hubspot_mock_exams"
+            "select *, capacity - (hubspot_sync._seat_state(e)).booked as seats_left"
+            " from hubspot_sync.hubspot_mock_exams e"
             " where mock_type = %s and is_active = 'true'"
             " and hubspot_sync.text_time(start_time) > now()"
             " order by hubspot_sync.text_time(start_time), id",

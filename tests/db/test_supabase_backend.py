@@ -52,7 +52,10 @@ def _written(db: Db) -> tuple[Any, ...]:
         db.count("supabase_audit_log"),
         db.count("audit_log"),
         db.all("select * from hubspot_sync.hubspot_contact_credits order by id"),
-        db.all("select id, total_bookings from hubspot_sync.hubspot_mock_exams order by id"),
+        db.all(
+            "select id, (hubspot_sync._seat_state(e)).booked from hubspot_sync.hubspot_mock_exams e"
+            " order by id"
+        ),
     )
 
 

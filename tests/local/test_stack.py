@@ -244,7 +244,7 @@ def test_seat_counts_equal_seat_holding_bookings(seeded: Seeded) -> None:
     exams = _rows(
         seeded.pg_url,
         """
-        select e.mock_exam_name, e.capacity, e.total_bookings,
+        select e.mock_exam_name, e.capacity, (hubspot_sync._seat_state(e)).booked as total_bookings,
                count(b.id) filter (where b.is_active = 'Active') as held
           from hubspot_sync.hubspot_mock_exams e
           left join hubspot_sync.hubspot_bookings b on b.associated_mock_exam = e.hubspot_id
@@ -261,7 +261,8 @@ def test_upcoming_exams_of_every_type_and_state(seeded: Seeded) -> None:
     exams = _rows(
         seeded.pg_url,
         "select *, hubspot_sync.text_time(start_time) as start_time,"
-        " hubspot_sync.text_time(end_time) as end_time from hubspot_sync.hubspot_mock_exams"
+        " hubspot_sync.text_time(end_time) as end_time,"
+        " (hubspot_sync._seat_state(e)).booked as live_booked from hubspot_sync.hubspot_mock_exams e"
         " where hubspot_sync.text_time(start_time) > now()"
         " order by hubspot_sync.text_time(start_time)",
     )
@@ -272,7 +273,7 @@ def test_upcoming_exams_of_every_type_and_state(seeded: Seeded) -> None:
     assert all(e["exam_date"] == e["start_time"].astimezone(TORONTO).date() for e in exams)
     assert all(e["end_time"] > e["start_time"] for e in exams)
     assert all(e["hubspot_id"] and e["hubspot_id"].isdigit() for e in exams)
-    seats_left = [e["capacity"] - e["total_bookings"] for e in open_]
+    seats_left = [e["capacity"] - e["live_booked"] for e in open_]
     assert 0 in seats_left  # full
     assert any(1 <= left <= 3 for left in seats_left)  # "limited"
     assert any(left > 3 for left in seats_left)
@@ -346,9 +347,11 @@ def test_book_spends_one_credit_of_the_demo_student(seeded: Seeded) -> None:
         conn.transaction(force_rollback=True),
     ):
         exam = conn.execute(
-            "select id, capacity, total_bookings from hubspot_sync.hubspot_mock_exams"
+            "select id, capacity, total_bookings_live from ("
+            " select e.*, (hubspot_sync._seat_state(e)).booked as total_bookings_live"
+            " from hubspot_sync.hubspot_mock_exams e) e"
             " where mock_type = 'Situational Judgment' and is_active = 'true'"
-            "   and hubspot_sync.text_time(start_time) > now() and total_bookings < capacity"
+            "   and hubspot_sync.text_time(start_time) > now() and total_bookings_live < capacity"
             " order by hubspot_sync.text_time(start_time) limit 1"
         ).fetchone()
         assert exam is not None
@@ -366,7 +369,7 @@ def test_book_spends_one_credit_of_the_demo_student(seeded: Seeded) -> None:
             "sj_credits": DEMO_CREDITS - 1,
         }
         assert result["booking"]["token_used"] == "Situational Judgment Token"
-        assert result["seats"]["booked"] == exam["total_bookings"] + 1
+        assert result["seats"]["booked"] == exam["total_bookings_live"] + 1
 
 
 def test_seeding_again_changes_nothing(seeded: Seeded) -> None:

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from typing import Any
 
+import psycopg
 import pytest
 
 from tests.helpers import CREDIT_KINDS, Db
@@ -65,13 +66,25 @@ def unlocked(db: Db) -> Iterator[str]:
         "::regprocedure) as sql"
     )["sql"]
     # Without locks, a race needs two calls between their checks and their writes at
-    # the same moment; a 20 ms pause there makes that certain rather than likely.
+    # the same moment; a 20 ms pause there makes that certain rather than likely. The
+    # seat: a shard with room picked without locking it, and taken without the guard
+    # that re-checks its room under the row lock (20251212000100).
     stripped = (
         definition.replace("for no key update", "")
+        .replace("for share", "")
         .replace("hubspot_sync.book(", "hubspot_sync.book_unlocked(", 1)
         .replace("-- Every check passed: write.", "perform pg_sleep(0.02); --", 1)
+        .replace(
+            "_seat_claim(v_exam.id)",
+            "(select shard from exam_seat_shards where exam_id = v_exam.id and held < seats"
+            " order by shard limit 1)",
+            1,
+        )
+        .replace("and shard = v_shard and held < seats;", "and shard = v_shard;", 1)
     )
-    assert "for no key update" not in stripped and "pg_sleep" in stripped
+    assert "for no key update" not in stripped and "for share" not in stripped
+    assert "pg_sleep" in stripped and "_seat_claim(" not in stripped
+    assert "and shard = v_shard;" in stripped
     db.conn.execute(stripped)
     yield "book_unlocked"
     db.conn.execute("drop function hubspot_sync.book_unlocked(text,text,text,text,text,text,text)")
@@ -253,9 +266,8 @@ def test_mixed_book_and_cancel_storm_conserves_credits_and_seats(db: Db) -> None
 
     # Seats: the counter equals the bookings holding a seat and never exceeds capacity.
     for exam in exams:
-        row = db.one("select * from hubspot_sync.hubspot_mock_exams where id = %s", exam["id"])
-        assert row["total_bookings"] == db.held_seats(exam)
-        assert row["total_bookings"] <= row["capacity"]
+        assert db.seats(exam) == db.held_seats(exam)
+        assert db.seats(exam) <= exam["capacity"]
 
     # Credits: balance now + credits held by active bookings = balance before.
     held: dict[str, Counter[str]] = {s["student_id"]: Counter() for s in students}
@@ -293,3 +305,216 @@ def test_mixed_book_and_cancel_storm_conserves_credits_and_seats(db: Db) -> None
         )["n"]
         == bookings_made
     )
+
+
+# ------------------------------------------------------------------ seat shards (20251212000100)
+#
+# The bookings of one exam take their seats in different shard rows, so these races
+# are about the shards: every seat sold exactly once, cancels and capacity changes in
+# the mix, and a booking that finds every shard with room locked by someone who then
+# rolls back.
+
+
+def _shards(db: Db, exam: dict[str, Any]) -> list[dict[str, Any]]:
+    return db.all(
+        "select shard, seats, held from hubspot_sync.exam_seat_shards where exam_id = %s"
+        " order by shard",
+        exam["id"],
+    )
+
+
+def _assert_seats_consistent(db: Db, exam: dict[str, Any]) -> None:
+    """The shards add up to the exam's capacity and to its Active bookings; only when
+    the exam holds more than its capacity is a shard over-full (shard 0, all full)."""
+    capacity = int(
+        db.one("select capacity from hubspot_sync.hubspot_mock_exams where id = %s", exam["id"])[
+            "capacity"
+        ]
+    )
+    shards = _shards(db, exam)
+    assert sum(s["seats"] for s in shards) == capacity
+    assert db.seats(exam) == sum(s["held"] for s in shards) == db.held_seats(exam)
+    over = [s for s in shards if s["held"] > s["seats"]]
+    if db.held_seats(exam) <= capacity:
+        assert over == [], shards
+    else:
+        assert [s["shard"] for s in over] == [0] and all(s["held"] >= s["seats"] for s in shards)
+
+
+def test_a_hot_exam_sells_exactly_its_capacity_to_parallel_bookers(db: Db) -> None:
+    exam = db.exam(capacity=45)  # 32 shards of 1 or 2 seats: most shards fill up mid-race
+    students = [db.contact(cs_credits=1) for _ in range(150)]
+
+    results = run_parallel([_booker(db, "book", s, exam) for s in students])
+
+    assert Counter(map(outcome, results)) == {"ok": 45, "EXAM_FULL": 105}
+    _assert_seats_consistent(db, exam)
+    assert db.seats(exam) == 45
+    # No credit lost: exactly the 45 who got a seat paid one.
+    paid = db.one(
+        "select count(*) as n from hubspot_sync.hubspot_contact_credits where cs_credits = 0"
+    )["n"]
+    assert paid == 45 == db.count("hubspot_bookings")
+
+
+def test_bookings_race_cancels_and_capacity_changes(db: Db, database_url: str) -> None:
+    exam = db.exam(capacity=30)
+    holders = [db.contact(cs_credits=1) for _ in range(20)]
+    held = [db.book(h, exam)["booking"] for h in holders]
+    bookers = [db.contact(cs_credits=1) for _ in range(80)]
+
+    def cancel(booking: dict[str, Any], holder: dict[str, Any]) -> Callable[[], dict[str, Any]]:
+        return lambda: db.backend.call(
+            "cancel_booking",
+            {
+                "p_booking_ref": booking["id"],
+                "p_student_id": holder["student_id"],
+                "p_email": holder["email"],
+            },
+        )
+
+    def set_capacity(capacity: int) -> Callable[[], dict[str, Any]]:
+        def run() -> dict[str, Any]:
+            with psycopg.connect(database_url, autocommit=True) as conn:
+                conn.execute(
+                    "update hubspot_sync.hubspot_mock_exams set capacity = %s where id = %s",
+                    (capacity, exam["id"]),
+                )
+            return {"ok": True}
+
+        return run
+
+    calls: list[Callable[[], dict[str, Any]]] = [_booker(db, "book", s, exam) for s in bookers]
+    calls += [cancel(b, h) for b, h in zip(held[:12], holders[:12], strict=True)]
+    calls += [set_capacity(c) for c in (24, 40, 18, 35, 26)]
+    random.Random(16).shuffle(calls)
+
+    results = run_parallel(calls)
+
+    assert not [r for r in results if isinstance(r, Exception)]
+    _assert_seats_consistent(db, exam)
+    # A cut below the seats held leaves the exam over capacity (no seat frees up until
+    # it is back within); no booking ever took it past the largest capacity it had.
+    assert db.seats(exam) <= 40
+    ok = Counter(map(outcome, results))["ok"]
+    # Every credit is where it should be: spent by an Active booking or back with its owner.
+    spent = db.one(
+        "select count(*) as n from hubspot_sync.hubspot_contact_credits where cs_credits = 0"
+    )["n"]
+    assert spent == db.held_seats(exam)
+    assert ok > 12 + 5  # bookings went through, not only the cancels and capacity changes
+
+
+def test_cancels_free_no_seat_while_an_exam_is_over_capacity(db: Db) -> None:
+    """Legacy data (or a capacity cut) can leave more Active bookings than seats: seats
+    free up only once the exam is back within its capacity."""
+    exam = db.exam(capacity=3)
+    owners = [db.contact() for _ in range(5)]
+    legacy = [db.booking(o, exam) for o in owners]
+    _assert_seats_consistent(db, exam)
+    newcomers = [db.contact(cs_credits=1) for _ in range(3)]
+
+    def cancel(i: int) -> dict[str, Any]:
+        return db.call(
+            "cancel_booking",
+            p_booking_ref=str(legacy[i]["id"]),
+            p_student_id=owners[i]["student_id"],
+            p_email=owners[i]["email"],
+        )
+
+    assert cancel(0)["ok"] and db.book(newcomers[0], exam)["code"] == "EXAM_FULL"
+    assert cancel(1)["ok"] and db.book(newcomers[0], exam)["code"] == "EXAM_FULL"
+    assert cancel(2)["ok"] and db.book(newcomers[0], exam)["ok"]
+    assert db.book(newcomers[1], exam)["code"] == "EXAM_FULL"
+    _assert_seats_consistent(db, exam)
+
+    # The same in parallel: two over-capacity cancels and bookers at once.
+    exam = db.exam(capacity=3)
+    owners = [db.contact() for _ in range(5)]
+    legacy = [db.booking(o, exam) for o in owners]
+    bookers = [db.contact(cs_credits=1) for _ in range(20)]
+    calls: list[Callable[[], dict[str, Any]]] = [_booker(db, "book", s, exam) for s in bookers]
+    calls += [
+        (
+            lambda i=i: db.backend.call(  # type: ignore[misc]
+                "cancel_booking",
+                {
+                    "p_booking_ref": str(legacy[i]["id"]),
+                    "p_student_id": owners[i]["student_id"],
+                    "p_email": owners[i]["email"],
+                },
+            )
+        )
+        for i in range(4)
+    ]
+    random.Random(7).shuffle(calls)
+    results = run_parallel(calls)
+    assert not [r for r in results if isinstance(r, Exception)]
+    _assert_seats_consistent(db, exam)
+    assert db.held_seats(exam) <= 3
+
+
+def _hold_the_last_seat_then_roll_back(
+    db: Db, database_url: str, function: str
+) -> tuple[dict[str, Any], bool]:
+    """One transaction books the exam's only free seat and stays open; another booking
+    starts meanwhile and finds no shard it can lock; the first rolls back. The second's
+    answer, and whether it came before the rollback."""
+    exam = db.exam(capacity=2)
+    db.book(db.contact(cs_credits=1), exam)  # one seat taken for good, one free
+    first, second = db.contact(cs_credits=1), db.contact(cs_credits=1)
+    with psycopg.connect(database_url) as holder:
+        answer = holder.execute(
+            "select hubspot_sync.book(p_student_id => %s, p_email => %s, p_exam_id => %s,"
+            " p_dominant_hand => 'right')",
+            (first["student_id"], first["email"], str(exam["id"])),
+        ).fetchone()
+        assert answer is not None and answer[0]["ok"], answer
+        waiting: list[dict[str, Any]] = []
+        thread = threading.Thread(
+            target=lambda: waiting.append(_booker(db, function, second, exam)())
+        )
+        thread.start()
+        thread.join(0.5)  # long enough for the second booking to be waiting, or answered
+        early = bool(waiting)
+        holder.rollback()
+    thread.join(10)
+    assert len(waiting) == 1
+    _assert_seats_consistent(db, exam)
+    return waiting[0], early
+
+
+def test_a_seat_held_by_a_transaction_that_rolls_back_is_not_reported_full(
+    db: Db, database_url: str
+) -> None:
+    answer, early = _hold_the_last_seat_then_roll_back(db, database_url, "book")
+
+    assert answer["ok"] and not early, answer
+
+
+@pytest.fixture
+def skip_only(db: Db) -> Iterator[str]:
+    """hubspot_sync.book_skip_only: `book` whose seat claim only skips locked shards and
+    never waits. Test-only."""
+    definition = db.one(
+        "select pg_get_functiondef('hubspot_sync.book(text,text,text,text,text,text,text)'"
+        "::regprocedure) as sql"
+    )["sql"]
+    changed = definition.replace("hubspot_sync.book(", "hubspot_sync.book_skip_only(", 1).replace(
+        "_seat_claim(v_exam.id)",
+        "(select shard from exam_seat_shards where exam_id = v_exam.id and held < seats"
+        " limit 1 for update skip locked)",
+        1,
+    )
+    assert "_seat_claim(" not in changed
+    db.conn.execute(changed)
+    yield "book_skip_only"
+    db.conn.execute("drop function hubspot_sync.book_skip_only(text,text,text,text,text,text,text)")
+
+
+def test_negative_control_skip_locked_alone_answers_full_with_a_seat_free(
+    db: Db, database_url: str, skip_only: str
+) -> None:
+    answer, early = _hold_the_last_seat_then_roll_back(db, database_url, skip_only)
+
+    assert answer["code"] == "EXAM_FULL" and early, answer
