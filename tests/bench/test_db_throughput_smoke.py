@@ -72,6 +72,28 @@ def test_smoke_run_measures_real_bookings_and_reports(plan: Plan) -> None:
         assert f"| {r.scenario} | {r.clients} | {r.threads} |" in text
     assert "FAILED" not in text
     assert "seat shards" in text  # the reading is there
+    assert "Target: the hot exam at 4 clients >= 90% of spread at 4 clients" in text
+    assert "Before issue 16" in text
+
+
+def _result(scenario: str, tps: float) -> db_throughput.RunResult:
+    return db_throughput.RunResult(
+        scenario=scenario, clients=32, threads=2, audit=True, transactions=1, bookings=1,
+        tps=tps, latency_avg_ms=1.0, latency=Percentiles(1.0, 1.0, 1.0),
+        wal_bytes=0, waits=(), tps_repeats=(tps,), other_transactions=0,
+        other_active_backends=0.0, other_cpu_cores=0.0, problems=(),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(("hot", "verdict"), [(900.0, "90.0%, met"), (899.0, "89.9%, NOT met")])
+def test_hot_share_verdict_judges_the_runs_own_figures(hot: float, verdict: str) -> None:
+    runs = [_result("hot", hot), _result("spread", 1000.0)]
+    text = db_report.hot_share_verdict(runs, 32, audit=True)
+    assert f"{hot:,.0f} / 1,000 = {verdict}" in text
+
+
+def test_hot_share_verdict_needs_both_scenarios() -> None:
+    assert db_report.hot_share_verdict([_result("hot", 900.0)], 32, audit=True) == ""
 
 
 @pytest.mark.slow
