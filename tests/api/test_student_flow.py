@@ -329,6 +329,48 @@ def test_malformed_json_and_wrong_media_type(api: Api, path: str) -> None:
     assert (form.status_code, _error(form)["code"]) == (415, "UNSUPPORTED_MEDIA_TYPE")
 
 
+def _nested(depth: int, opening: str, closing: str, inner: str = "1") -> str:
+    return opening * depth + inner + closing * depth
+
+
+@pytest.mark.parametrize("opening, closing", [("[", "]"), ('{"a":', "}")])
+def test_a_body_nested_1500_deep_is_invalid_json_not_a_500(
+    api: Api, demo: dict[str, Any], opening: str, closing: str
+) -> None:
+    """json.loads raised RecursionError near 1,000 levels: a 500 on every JSON endpoint
+    (issue 15 item 4; each endpoint in tests/security/test_limits.py). Bodies deeper
+    than lib.http.MAX_JSON_DEPTH are refused before json.loads sees them."""
+    response = api.post(
+        "/api/user/login",
+        data=_nested(1500, opening, closing),
+        headers={"Content-Type": "application/json"},
+    )
+
+    error = _error(response)
+    assert (response.status_code, error["code"]) == (400, "INVALID_JSON")
+    assert "64 levels" in error["message"]
+
+
+def test_a_body_nested_64_deep_is_parsed_and_65_is_not(api: Api, demo: dict[str, Any]) -> None:
+    """The limit counts the body's own object: 63 more levels inside a field are fine."""
+    fields = ", ".join(f'"{k}": "{v}"' for k, v in DEMO.items())
+    for depth, status in ((63, 200), (64, 400)):
+        body = "{" + fields + ', "extra": ' + _nested(depth, "[", "]") + "}"
+        response = api.post(
+            "/api/user/login", data=body, headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == status, (depth, response.text)
+    too_deep = _error(response)
+    assert too_deep["code"] == "INVALID_JSON"
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting(api: Api, demo: dict[str, Any]) -> None:
+    text = "[" * 2000 + '"{' * 500 + "\\" + "{" * 500
+    response = api.post("/api/user/login", {**DEMO, "extra": text, "more": [text, {"x": text}]})
+
+    assert response.status_code == 200, response.text
+
+
 @pytest.mark.parametrize("path", ["/api/user/login", "/api/bookings/create"])
 def test_huge_body_is_413(api: Api, path: str) -> None:
     response = api.post(path, {"student_id": "DEMO001", "email": "a@b.co", "pad": "x" * 100_000})
