@@ -10,7 +10,6 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstrain
 
 MockType = Literal["Situational Judgment", "Clinical Skills", "Mini-mock", "Mock Discussion"]
 MOCK_TYPES: tuple[str, ...] = MockType.__args__  # type: ignore[attr-defined]
-
 # Student ids are stored upper-case; students type them in either case.
 StudentId = Annotated[
     str,
@@ -19,6 +18,8 @@ StudentId = Annotated[
     ),
 ]
 # Deliberately loose: the address only has to match the one stored for the student.
+# No control characters (C0, DEL, C1): none belongs in an address, and
+# public/openapi.yaml's Email pattern excludes the same ones.
 Email = Annotated[
     str,
     StringConstraints(
@@ -26,7 +27,7 @@ Email = Annotated[
         to_lower=True,
         min_length=3,
         max_length=254,
-        pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+        pattern=r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s\x00-\x1f\x7f-\x9f]+\.[^@\s\x00-\x1f\x7f-\x9f]+$",
     ),
 ]
 # The exam's UUID, or its HubSpot id.

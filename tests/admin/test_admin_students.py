@@ -233,6 +233,22 @@ def test_a_malformed_adjustment_is_400_naming_the_field(
     assert db.credits(student) == dict.fromkeys(CREDIT_KINDS, 5)
 
 
+@pytest.mark.parametrize("reason", ["abc", "a b", "   ", "  ab  ", "\u3000ab\u3000", "\x85ab"])
+def test_the_document_and_the_api_agree_on_a_reason(
+    admin: AdminApi, db: Db, student: dict[str, Any], reason: str
+) -> None:
+    """The document's minimum length counted white space the API trims first."""
+    from tests.api.conftest import SPEC, document_accepts
+
+    path = f"/api/admin/students/{student['id']}/credits"
+    schema = SPEC["components"]["schemas"]["AdminReason"]
+    response = admin.post(path, {"deltas": {"sj_credits": 1}, "reason": reason})
+
+    refused = response.status_code == 400 and error(response, 400)["field"] == "reason"
+    assert refused is not document_accepts(schema, reason), response.text
+    assert refused or response.status_code == 200, response.text
+
+
 @pytest.mark.parametrize("reason", ["refund \\ud800", "refund \\u0000 ok"])
 def test_text_postgresql_cannot_hold_is_400_not_500(
     admin: AdminApi, db: Db, student: dict[str, Any], reason: str
