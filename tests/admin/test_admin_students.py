@@ -110,6 +110,47 @@ def test_search_finds_nothing_or_refuses_a_too_short_query(admin: AdminApi, db: 
     assert error(admin.get("/api/admin/search"), 400)["field"] == "q"
 
 
+def test_a_search_matches_percent_underscore_and_backslash_as_themselves(
+    admin: AdminApi, db: Db, student: dict[str, Any]
+) -> None:
+    """`%%` passed the length check and find_students dropped the `%`s: the empty
+    prefix, every student (issue 15 item 8). They are matched literally now
+    (supabase/migrations/20251212000200_find_students_literal_prefix.sql)."""
+    for student_id, email in (
+        ("PCT1", "pct%1@example.com"),
+        ("UND1", "a_b@example.com"),
+        ("AXB1", "axb@example.com"),
+        ("BSL1", "back\\slash@example.com"),
+    ):
+        db.contact(student_id=student_id, email=email)
+    for query, found in (
+        ("%%", []),
+        ("__", []),
+        ("pct%", ["PCT1"]),
+        ("a_", ["UND1"]),
+        ("ax", ["AXB1"]),
+        ("back\\", ["BSL1"]),
+    ):
+        answer = data(admin.get("/api/admin/search", params={"q": query}))
+        assert [s["student_id"] for s in answer["students"]] == found, query
+
+
+@pytest.mark.parametrize(
+    "q", ["ab", " a", "a ", " a ", "\u3000a\u3000", "\x85a", "a\x85b", "%%", "x" * 255]
+)
+def test_the_document_and_the_api_agree_on_a_search(admin: AdminApi, db: Db, q: str) -> None:
+    """The document's minimum length counted white space the API trims first (issue 15
+    item 8): it now asks for two characters that are not white space."""
+    from tests.api.conftest import SPEC, document_accepts
+
+    schema = SPEC["paths"]["/api/admin/search"]["get"]["parameters"][0]["schema"]
+    response = admin.get("/api/admin/search", params={"q": q})
+
+    refused = response.status_code == 400 and error(response, 400)["field"] == "q"
+    assert refused is not document_accepts(schema, q), response.text
+    assert refused or response.status_code == 200, response.text
+
+
 def test_a_nul_in_a_search_or_a_booking_id_is_a_400_naming_the_clients_field(
     admin: AdminApi, db: Db
 ) -> None:
