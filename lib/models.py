@@ -10,6 +10,26 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstrain
 
 MockType = Literal["Situational Judgment", "Clinical Skills", "Mini-mock", "Mock Discussion"]
 MOCK_TYPES: tuple[str, ...] = MockType.__args__  # type: ignore[attr-defined]
+# Where a student attends: the slugs PostgreSQL stores and their display names
+# (HubSpot's option labels, lib/hubspot/mapping.py), exactly as spelt here, as product.md
+# rule 7 lists them; public/openapi.yaml's enum is this list. Other spellings are refused
+# (400 naming the field) so that the document and the API agree on what is valid.
+AttendingLocation = Literal[
+    "mississauga",
+    "calgary",
+    "vancouver",
+    "montreal",
+    "richmond_hill",
+    "online",
+    "Mississauga",
+    "Calgary",
+    "Vancouver",
+    "Montreal",
+    "Richmond Hill",
+    "Online",
+]
+ATTENDING_LOCATIONS: tuple[str, ...] = AttendingLocation.__args__  # type: ignore[attr-defined]
+
 # Student ids are stored upper-case; students type them in either case.
 StudentId = Annotated[
     str,
@@ -54,9 +74,8 @@ class CreditCheck(Student):
 
 class BookingCreate(Student):
     mock_exam_id: ExamRef = Field(validation_alias=AliasChoices("mock_exam_id", "mockExamId"))
-    attending_location: str | None = Field(
+    attending_location: AttendingLocation | None = Field(
         default=None,
-        max_length=64,
         validation_alias=AliasChoices("attending_location", "attendingLocation", "location"),
     )
     dominant_hand: str | None = Field(

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from lib.models import ATTENDING_LOCATIONS
 from tests.api.conftest import Api, document_accepts
 from tests.helpers import Db
 
@@ -515,6 +516,60 @@ def test_the_document_and_the_api_agree_on_an_idempotency_key(
 
     refused = response.status_code == 400 and _error(response)["field"] == "idempotency_key"
     assert refused is not document_accepts(schema, key), response.text
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        *ATTENDING_LOCATIONS,
+        None,
+        "RICHMOND HILL",
+        "richmond-hill",
+        " calgary",
+        "Mississauga - B9",
+        "toronto",
+        "",
+    ],
+)
+def test_the_document_and_the_api_agree_on_an_attending_location(
+    api: Api, db: Db, demo: dict[str, Any], location: str | None
+) -> None:
+    """The document took any string and the API only some (issue 15 item 8): it is now
+    an enum of the spellings the API takes, exactly as spelt, and nothing else. (A
+    Clinical Skills booking: the location is optional there, so only its spelling
+    decides.)"""
+    from tests.api.conftest import SPEC
+
+    schema = SPEC["paths"]["/api/bookings/create"]["post"]["requestBody"]["content"][
+        "application/json"
+    ]["schema"]["properties"]["attending_location"]
+    exam = db.exam(mock_type="Clinical Skills")
+    response = api.post(
+        "/api/bookings/create",
+        {
+            **DEMO,
+            "mock_exam_id": str(exam["id"]),
+            "dominant_hand": "right",
+            "attending_location": location,
+        },
+    )
+
+    refused = response.status_code == 400 and _error(response)["field"] == "attending_location"
+    assert refused is not document_accepts(schema, location), response.text
+    assert refused or response.status_code == 201, response.text
+
+
+def test_the_locations_are_the_documents_and_hubspots() -> None:
+    """One list: the model's, the document's enum, and the slugs and names the sync
+    maps between (lib/hubspot/mapping.py)."""
+    from lib.hubspot.mapping import LOCATION_NAMES
+    from tests.api.conftest import SPEC
+
+    schema = SPEC["paths"]["/api/bookings/create"]["post"]["requestBody"]["content"][
+        "application/json"
+    ]["schema"]["properties"]["attending_location"]
+    assert schema["enum"] == [*ATTENDING_LOCATIONS, None]
+    assert set(ATTENDING_LOCATIONS) == set(LOCATION_NAMES) | set(LOCATION_NAMES.values())
 
 
 def test_a_nul_in_a_booking_id_is_a_400_naming_the_id(api: Api, demo: dict[str, Any]) -> None:
