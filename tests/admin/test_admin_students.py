@@ -274,6 +274,40 @@ def test_a_malformed_adjustment_is_400_naming_the_field(
     assert db.credits(student) == dict.fromkeys(CREDIT_KINDS, 5)
 
 
+@pytest.mark.parametrize(
+    "deltas",
+    [
+        {"sj_credits": 2},
+        {"sj_credits": 2.0},
+        {"sj_credits": -1.0, "cs_credits": 0},
+        {"sj_credits": 0},
+        {"sj_credits": 0.0, "cs_credits": 0},
+        {},
+        {"sj_credits": 2.5},
+        {"sj_credits": True},
+        {"sj_credits": "2"},
+    ],
+)
+def test_the_document_and_the_api_agree_on_credit_deltas(
+    admin: AdminApi, db: Db, student: dict[str, Any], deltas: dict[str, Any]
+) -> None:
+    """The document took an adjustment of zeros, which the API refuses, and 2.0, an
+    integer to JSON Schema, which the API took strictly as not one (issue 15 item 8):
+    the document now asks for a non-zero delta, and the API takes 2.0 as 2."""
+    from tests.api.conftest import SPEC, document_accepts
+
+    path = f"/api/admin/students/{student['id']}/credits"
+    schema = SPEC["paths"]["/api/admin/students/{id}/credits"]["post"]["requestBody"]["content"][
+        "application/json"
+    ]["schema"]
+    body = {"deltas": deltas, "reason": "agreement"}
+    response = admin.post(path, body)
+
+    refused = response.status_code == 400 and error(response, 400)["field"].startswith("deltas")
+    assert refused is not document_accepts(schema, body), response.text
+    assert refused or response.status_code == 200, response.text
+
+
 @pytest.mark.parametrize("reason", ["abc", "a b", "   ", "  ab  ", "\u3000ab\u3000", "\x85ab"])
 def test_the_document_and_the_api_agree_on_a_reason(
     admin: AdminApi, db: Db, student: dict[str, Any], reason: str
