@@ -136,7 +136,7 @@ def test_a_search_matches_percent_underscore_and_backslash_as_themselves(
 
 
 @pytest.mark.parametrize(
-    "q", ["ab", " a", "a ", " a ", "\u3000a\u3000", "\x85a", "a\x85b", "%%", "x" * 255]
+    "q", ["ab", " a", "a ", " a ", "\u3000a\u3000", "\x85a", "a\x85b", "%%", "x" * 255, "ab\x00c"]
 )
 def test_the_document_and_the_api_agree_on_a_search(admin: AdminApi, db: Db, q: str) -> None:
     """The document's minimum length counted white space the API trims first (issue 15
@@ -162,6 +162,23 @@ def test_a_nul_in_a_search_or_a_booking_id_is_a_400_naming_the_clients_field(
     for method in ("GET", "DELETE"):
         response = admin.call(method, "/api/admin/bookings/BK%00X", json={"reason": "typo"})
         assert error(response, 400)["field"] == "id", method
+
+
+@pytest.mark.parametrize("ref", ["BK-1", "\x1f", "\x1c ", " \t", "\ufeff", "BK\x00X"])
+def test_the_document_and_the_api_agree_on_a_booking_id(admin: AdminApi, db: Db, ref: str) -> None:
+    """The id is trimmed by Python's str.strip, whose white space has U+001C-U+001F, and
+    cannot hold a NUL: the document took an id of those alone, which the API refused
+    (found by the fuzzer, issue 15 item 8)."""
+    from urllib.parse import quote
+
+    from tests.api.conftest import SPEC, document_accepts
+
+    schema = SPEC["paths"]["/api/admin/bookings/{id}"]["parameters"][0]["schema"]
+    response = admin.get(f"/api/admin/bookings/{quote(ref)}")
+
+    refused = response.status_code == 400 and error(response, 400)["field"] == "id"
+    assert refused is not document_accepts(schema, ref), response.text
+    assert refused or response.status_code == 404, response.text
 
 
 # ---------------------------------------------------------------- one student
@@ -308,7 +325,9 @@ def test_the_document_and_the_api_agree_on_credit_deltas(
     assert refused or response.status_code == 200, response.text
 
 
-@pytest.mark.parametrize("reason", ["abc", "a b", "   ", "  ab  ", "\u3000ab\u3000", "\x85ab"])
+@pytest.mark.parametrize(
+    "reason", ["abc", "a b", "   ", "  ab  ", "\u3000ab\u3000", "\x85ab", "ab\x00c"]
+)
 def test_the_document_and_the_api_agree_on_a_reason(
     admin: AdminApi, db: Db, student: dict[str, Any], reason: str
 ) -> None:

@@ -574,12 +574,35 @@ def test_the_locations_are_the_documents_and_hubspots() -> None:
 
 def test_a_nul_in_a_booking_id_is_a_400_naming_the_id(api: Api, demo: dict[str, Any]) -> None:
     """PostgreSQL text cannot hold NUL; the 400 named the database's parameter
-    (`ref`, `booking_ref`) rather than the path's id (reliability/fuzz.py)."""
+    (`ref`, `booking_ref`) rather than the path's id (reliability/fuzz.py). The
+    document says so too (issue 15 item 8)."""
+    from tests.api.conftest import SPEC
+
     for response in (
         api.get("/api/bookings/BK%00X", params=DEMO),
         api.delete("/api/bookings/BK%00X", DEMO),
     ):
         assert (response.status_code, _error(response)["field"]) == (400, "id")
+    schema = SPEC["paths"]["/api/bookings/{id}"]["parameters"][0]["schema"]
+    assert not document_accepts(schema, "BK\x00X")
+    assert document_accepts(schema, "BK-20990101-ZZZZZZ")
+
+
+@pytest.mark.parametrize("reason", ["changed plans", "", "changed\x00plans"])
+def test_the_document_and_the_api_agree_on_a_cancellation_reason(
+    api: Api, demo: dict[str, Any], reason: str
+) -> None:
+    """A NUL in the reason was valid to the document and a 400 (issue 15 item 8)."""
+    from tests.api.conftest import SPEC
+
+    schema = SPEC["paths"]["/api/bookings/{id}"]["delete"]["requestBody"]["content"][
+        "application/json"
+    ]["schema"]["properties"]["reason"]
+    response = api.delete("/api/bookings/BK-20990101-ZZZZZZ", {**DEMO, "reason": reason})
+
+    refused = response.status_code == 400 and _error(response)["field"] == "reason"
+    assert refused is not document_accepts(schema, reason), response.text
+    assert refused or response.status_code == 404, response.text
 
 
 @pytest.mark.parametrize("exam_id", ["not a uuid!", "x" * 65, "../../etc/passwd"])
