@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 CREDIT_KINDS = (
     "sj_credits",
@@ -20,6 +27,20 @@ MAX_DELTA = 9999
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)]
 
 
+def _whole_number(value: object) -> object:
+    """2.0 is the integer 2 to JSON Schema, and so to public/openapi.yaml: taken as 2.
+    Anything else goes to the strict check, so that `true` or `"5"` never become a
+    credit and 2.5 is refused."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Delta = Annotated[
+    int, BeforeValidator(_whole_number), Field(ge=-MAX_DELTA, le=MAX_DELTA, strict=True)
+]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", str_max_length=10_000)
 
@@ -27,7 +48,7 @@ class _Model(BaseModel):
 class CreditAdjustment(_Model):
     """Signed changes per credit kind, all applied or none; zero changes are dropped."""
 
-    deltas: dict[str, Annotated[int, Field(ge=-MAX_DELTA, le=MAX_DELTA, strict=True)]]
+    deltas: dict[str, Delta]
     reason: Reason
 
     @field_validator("deltas")

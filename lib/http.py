@@ -1,9 +1,10 @@
 """The function wrapper: every `api/` file is `app = function(name, POST=handler, ...)`.
 
 It owns everything an endpoint should not repeat: method dispatch (405 with Allow,
-OPTIONS for CORS preflight), the body (size limit → 413, JSON → 400), validation of
-pydantic models (400 naming the field), the per-client rate limit shared through
-Redis (429 with Retry-After), one response envelope
+OPTIONS for CORS preflight), the body (size limit → 413, JSON → 400, nesting deeper
+than 64 levels → 400), validation of pydantic models (400 naming the field), the
+per-client rate limit shared through Redis (429 with Retry-After), one response
+envelope
     {"success": true, "data": ...}  /  {"success": false, "error": {"code", "message", ...}}
 a request id on every response, CORS headers, and one structured log line per
 request. Errors flow one way: handlers raise lib.errors.AppError (or return data);
@@ -38,6 +39,14 @@ logger = logging.getLogger("api")
 # Our largest legitimate body (a booking create) is well under 1 KB; 16 KB leaves room
 # for any future field and still refuses a flood of megabytes before we parse it.
 MAX_BODY_BYTES = 16 * 1024
+# Our bodies are flat objects (the deepest, an admin's credit adjustment, is 2 levels).
+# json.loads recurses once per level and raises RecursionError near 1,000, which no
+# handler expects; 64 is far above any real body and far below that.
+MAX_JSON_DEPTH = 64
+# The tokens that matter to nesting, left to right: a JSON string (escapes included;
+# to the end of the text if unclosed), whose brackets are text, or a bracket. One pass,
+# linear: a string is consumed whole, so no quote inside it starts another match.
+_STRING_OR_BRACKET = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.DOTALL)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 _STATUS_TEXT = {
     200: "OK",
@@ -148,9 +157,19 @@ class Request:
         if not raw.strip():
             return {}
         try:
-            value = json.loads(raw)
+            text = raw.decode(json.detect_encoding(raw), "surrogatepass")
+            too_deep = _nests_deeper_than(text, MAX_JSON_DEPTH)
+            value = None if too_deep else json.loads(text)
         except (ValueError, UnicodeDecodeError):
             raise AppError("INVALID_JSON") from None
+        except RecursionError:
+            # json.loads's own limit, should the scan ever miss a body: still the
+            # client's error, never a 500.
+            too_deep = True
+        if too_deep:
+            raise AppError(
+                "INVALID_JSON", f"The request body nests deeper than {MAX_JSON_DEPTH} levels"
+            )
         if not isinstance(value, dict):
             raise AppError("INVALID_JSON", "The request body must be a JSON object")
         return value
@@ -160,6 +179,27 @@ class Request:
 
     def query_model[M: BaseModel](self, model: type[M]) -> M:
         return validate(model, self.query)
+
+
+def _nests_deeper_than(text: str, limit: int) -> bool:
+    """Whether the JSON text opens more than `limit` arrays or objects inside one
+    another. Checked before json.loads rather than left to its RecursionError, whose
+    depth depends on how much stack the server already uses, and a body that parses
+    just under it recurses again in validation and logging. Counting the opening
+    brackets (C speed) settles almost every body; the rest cost one linear regex pass
+    over at most MAX_BODY_BYTES, brackets inside strings left out. Malformed JSON may
+    be miscounted; json.loads refuses it anyway."""
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    depth = 0
+    for token in _STRING_OR_BRACKET.findall(text):
+        if token in ("[", "{"):
+            depth += 1
+            if depth > limit:
+                return True
+        elif token in ("]", "}"):
+            depth -= 1
+    return False
 
 
 def validate[M: BaseModel](model: type[M], data: Mapping[str, Any]) -> M:

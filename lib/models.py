@@ -10,6 +10,25 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstrain
 
 MockType = Literal["Situational Judgment", "Clinical Skills", "Mini-mock", "Mock Discussion"]
 MOCK_TYPES: tuple[str, ...] = MockType.__args__  # type: ignore[attr-defined]
+# Where a student attends: the slugs PostgreSQL stores and their display names
+# (HubSpot's option labels, lib/hubspot/mapping.py), exactly as spelt here, as product.md
+# rule 7 lists them; public/openapi.yaml's enum is this list. Other spellings are refused
+# (400 naming the field) so that the document and the API agree on what is valid.
+AttendingLocation = Literal[
+    "mississauga",
+    "calgary",
+    "vancouver",
+    "montreal",
+    "richmond_hill",
+    "online",
+    "Mississauga",
+    "Calgary",
+    "Vancouver",
+    "Montreal",
+    "Richmond Hill",
+    "Online",
+]
+ATTENDING_LOCATIONS: tuple[str, ...] = AttendingLocation.__args__  # type: ignore[attr-defined]
 
 # Student ids are stored upper-case; students type them in either case.
 StudentId = Annotated[
@@ -19,6 +38,8 @@ StudentId = Annotated[
     ),
 ]
 # Deliberately loose: the address only has to match the one stored for the student.
+# No control characters (C0, DEL, C1): none belongs in an address, and
+# public/openapi.yaml's Email pattern excludes the same ones.
 Email = Annotated[
     str,
     StringConstraints(
@@ -26,7 +47,7 @@ Email = Annotated[
         to_lower=True,
         min_length=3,
         max_length=254,
-        pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+        pattern=r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s\x00-\x1f\x7f-\x9f]+\.[^@\s\x00-\x1f\x7f-\x9f]+$",
     ),
 ]
 # The exam's UUID, or its HubSpot id.
@@ -53,9 +74,8 @@ class CreditCheck(Student):
 
 class BookingCreate(Student):
     mock_exam_id: ExamRef = Field(validation_alias=AliasChoices("mock_exam_id", "mockExamId"))
-    attending_location: str | None = Field(
+    attending_location: AttendingLocation | None = Field(
         default=None,
-        max_length=64,
         validation_alias=AliasChoices("attending_location", "attendingLocation", "location"),
     )
     dominant_hand: str | None = Field(

@@ -7,7 +7,16 @@ fields, unexpected methods; deterministic) and Hypothesis-generated cases, valid
 seed. Each answer is checked: no 5xx; a status code the operation documents; a body
 that conforms to the documented schema; the documented content type; a 400
 VALIDATION_ERROR names the field it is about, and any field an error names is one the
-operation takes (or one the request sent).
+operation takes (or one the request sent); a request valid by the document is not
+refused with a 4xx the document cannot explain (schemathesis's
+positive_data_acceptance, ST202: the document is looser than the API), short of the few
+rules it cannot state (DOCUMENT_CANNOT_STATE).
+
+Every operation that takes a body also gets deeply nested ones (`fuzz_data.nest`):
+valid cases whose body, or a field of it, is an array or object nested 1 to 2,000
+levels deep. A body deeper than lib.http.MAX_JSON_DEPTH must be refused as
+INVALID_JSON (or for something read before the body), never taken; one within it must
+be parsed, never refused as INVALID_JSON while it is an object.
 
 The server is the real local stack (gunicorn, Vercel's routing) on a fresh database
 holding the demo data (local/seed.py), with HubSpot's stand-in mirroring it
@@ -90,6 +99,11 @@ FAMILIES: dict[str, tuple[str, ...]] = {
 # on-demand run; the test command's size keeps its run well under a minute.
 LONG_CASES_PER_FAMILY = 1000
 SHORT_CASES_PER_FAMILY = 100
+# Deeply nested bodies per operation that takes a body, besides the family's cases:
+# enough at the long size for each to meet depths on both sides of the limit, in the
+# body and in its fields, many times.
+LONG_NESTED_CASES = 60
+SHORT_NESTED_CASES = 12
 # Share of a family's cases, relative to 1. A sync run per case (the cron, "Run now")
 # costs a few HubSpot calls and up to a second for a full pass; their only input is
 # a mode, so a few dozen cases say all there is to say.
@@ -112,7 +126,26 @@ SCHEMA_KINDS = (
     "content type",
     "field not named",
     "field not an input",
+    "valid refused",
 )
+# Statuses a valid request may get: schemathesis's default for positive_data_acceptance
+# without 3xx (the API never redirects), and with 402, the answer when a student has no
+# credit for the exam (a fact of the data, not of the request's form).
+VALID_STATUSES = ("2xx", "401", "402", "403", "404", "409", "429", "5xx")
+# Rules the document cannot state, for which a valid request is answered 400: by
+# operation, the field named, and how the API's message begins. They are counted and
+# listed in the report; any other 400 to a valid request is a failure.
+DOCUMENT_CANNOT_STATE: tuple[tuple[str, str, str], ...] = (
+    # Which one is required depends on the exam's type, which the request only names.
+    ("POST /api/bookings/create", "attending_location", "attending_location is required for"),
+    ("POST /api/bookings/create", "dominant_hand", "dominant_hand is required for"),
+    # The identity comes in the optional body or, for clients that cannot send a
+    # DELETE body, in the query string: one of the two, which JSON Schema cannot say
+    # across a body and parameters.
+    ("DELETE /api/bookings/{id}", "student_id", "student_id: Field required"),
+)
+# Nesting failures: a body over the limit was taken, or one within it refused.
+NESTING_KIND = "nesting"
 
 
 @dataclass
@@ -134,10 +167,13 @@ class Tally:
     statuses: dict[str, Counter[int]] = field(default_factory=dict)
     failures: list[Failure] = field(default_factory=list)
     generation_errors: list[str] = field(default_factory=list)
-    # Cases valid by the document that the API refused with a 400, by operation and
-    # the field it named: where the document is looser than the API (not a failure:
-    # some rules, such as a location required for one exam type, are the API's alone).
+    # Cases valid by the document that the API refused with a 400 for a rule the
+    # document cannot state (DOCUMENT_CANNOT_STATE), by operation and field named.
     valid_refused: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # Nested bodies by outcome: "deeper, refused as INVALID_JSON", "deeper, refused
+    # before the body was read", "within, parsed" (any other outcome is a failure).
+    nested: Counter[str] = field(default_factory=Counter)
+    nested_max_depth: int = 0
 
     def count(self, operation: str, mode: str, status: int | None) -> None:
         self.cases[operation] += 1
@@ -175,8 +211,10 @@ def run(settings: RunSettings) -> Outcome:
     cases = sum(report.tally.family_cases(family) for family in FAMILIES)
     summary = (
         f"{cases:,} cases in {len(FAMILIES)} endpoint families (at least"
-        f" {report.per_family:,} generated each): {len(report.server_errors)} server errors,"
-        f" {len(report.schema_violations)} answers outside the document"
+        f" {report.per_family:,} generated each, and nested bodies):"
+        f" {len(report.server_errors)} server errors,"
+        f" {len(report.schema_violations)} answers outside the document,"
+        f" {len(report.nesting_failures)} nested bodies mishandled"
     )
     return Outcome(NAME, report.passed, report.markdown(), summary)
 
@@ -188,16 +226,18 @@ def measure(settings: RunSettings) -> Report:
 
     started = time.monotonic()
     per_family = LONG_CASES_PER_FAMILY if settings.long else SHORT_CASES_PER_FAMILY
+    nested = LONG_NESTED_CASES if settings.long else SHORT_NESTED_CASES
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log_path = ARTIFACTS / "fuzz-server.log"
     schema = load_schema()
     with _quiet_http_client_log(), _live_server(log_path) as target:
-        tally = fuzz(schema, target, seed=settings.seed, per_family=per_family)
+        tally = fuzz(schema, target, seed=settings.seed, per_family=per_family, nested=nested)
     tracebacks = _tracebacks(log_path)
     _write_failures(ARTIFACTS / "fuzz-failures.txt", tally)
     return Report(
         settings=settings,
         per_family=per_family,
+        nested_per_operation=nested,
         tally=tally,
         tracebacks=tracebacks,
         log_path=log_path,
@@ -224,9 +264,12 @@ def load_schema() -> BaseSchema:
     import schemathesis
     from schemathesis.core.result import Ok
 
-    # An explicit, empty configuration: a schemathesis.toml lying around must not
-    # change what this run does.
-    schema = schemathesis.openapi.from_path(OPENAPI_PATH, config=schemathesis.Config())
+    # An explicit configuration: a schemathesis.toml lying around must not change what
+    # this run does.
+    config = schemathesis.Config.from_dict(
+        {"checks": {"positive_data_acceptance": {"expected-statuses": list(VALID_STATUSES)}}}
+    )
+    schema = schemathesis.openapi.from_path(OPENAPI_PATH, config=config)
     labels = set()
     for result in schema.get_all_operations():
         if not isinstance(result, Ok):
@@ -297,7 +340,7 @@ def _live_server(log_path: Path) -> Iterator[Target]:
 # ---------------------------------------------------------------- generation
 
 
-def fuzz(schema: BaseSchema, target: Target, *, seed: int, per_family: int) -> Tally:
+def fuzz(schema: BaseSchema, target: Target, *, seed: int, per_family: int, nested: int) -> Tally:
     from schemathesis import GenerationMode
 
     tally = Tally()
@@ -335,15 +378,30 @@ def fuzz(schema: BaseSchema, target: Target, *, seed: int, per_family: int) -> T
                     )
                 if sent < share:
                     exhausted.add(operation.label)
+        for operation in operations:
+            if operation is not None and operation.body:
+                _generate(
+                    operation,
+                    GenerationMode.POSITIVE,
+                    nested,
+                    seed=_seed(seed, operation.label, "nested"),
+                    data=target.data,
+                    on_case=functools.partial(
+                        send, family=family, mode="nested", target=target, tally=tally
+                    ),
+                    tally=tally,
+                    nested=True,
+                )
     return tally
 
 
 def _generated(tally: Tally, labels: tuple[str, ...]) -> int:
+    """A family's generated cases, valid and invalid (not coverage, not nested)."""
     return sum(
         count
         for label in labels
         for mode, count in tally.by_mode.get(label, Counter()).items()
-        if mode != "coverage"
+        if mode in ("positive", "negative")
     )
 
 
@@ -375,12 +433,14 @@ def _generate(
     *,
     seed: int,
     data: fuzz_data.KnownData,
-    on_case: Callable[[AnyCase], None],
+    on_case: Callable[..., None],
     tally: Tally,
+    nested: bool = False,
 ) -> int:
     """Up to `count` cases of `operation` in `mode`, each passed to on_case, which
     records its failures rather than raising: every case is sent, none is shrunk.
-    Returns how many were generated (fewer when the input space ran out)."""
+    `nested`: each body made a deeply nested one (fuzz_data.nest), and on_case told
+    how. Returns how many were generated (fewer when the input space ran out)."""
     import hypothesis
     import hypothesis.errors
     from hypothesis import HealthCheck, Phase
@@ -406,28 +466,40 @@ def _generate(
         nonlocal generated
         generated += 1
         fuzz_data.ground(case, data, chooser)
-        on_case(case)
+        if nested:
+            on_case(case, nesting=fuzz_data.nest(case, chooser))
+        else:
+            on_case(case)
 
     try:
         drive()
     except hypothesis.errors.Unsatisfiable:
         pass  # nothing to generate in this mode (an operation without inputs)
     except Exception as exc:  # the report says what could not be generated
-        tally.generation_errors.append(f"{operation.label} ({mode.value}): {exc!r}")
+        kind = "nested" if nested else mode.value
+        tally.generation_errors.append(f"{operation.label} ({kind}): {exc!r}")
     return generated
 
 
 # ---------------------------------------------------------------- one case
 
 
-def send(case: AnyCase, family: str, mode: str, target: Target, tally: Tally) -> None:
+def send(
+    case: AnyCase,
+    family: str,
+    mode: str,
+    target: Target,
+    tally: Tally,
+    nesting: fuzz_data.Nesting | None = None,
+) -> None:
     """Send one case as a client of its own, with the operation's credentials, and
-    check the answer."""
+    check the answer. `nesting`: how its body was nested (fuzz_data.nest)."""
     import requests
     from schemathesis.checks import not_a_server_error
     from schemathesis.core.failures import FailureGroup
     from schemathesis.specs.openapi.checks import (
         content_type_conformance,
+        positive_data_acceptance,
         response_schema_conformance,
         status_code_conformance,
     )
@@ -456,30 +528,91 @@ def send(case: AnyCase, family: str, mode: str, target: Target, tally: Tally) ->
         return
     tally.count(label, mode, response.status_code)
     error = _error(response)
-    checks = (
+    checks = [
         ("server error", not_a_server_error),
         ("undocumented status", status_code_conformance),
         ("content type", content_type_conformance),
         ("body schema", response_schema_conformance),
-    )
+    ]
+    if nesting is None:  # a nested body is no longer the valid one generated
+        checks.append(("valid refused", positive_data_acceptance))
     for kind, check in checks:
         try:
             case.validate_response(response, checks=[check], headers=headers)
         except FailureGroup as group:
-            answered = f" (answered {error.get('code')})" if error.get("code") else ""
+            if kind == "valid refused" and _document_cannot_state(label, error):
+                tally.valid_refused[label, str(error.get("field"))] += 1
+                continue
+            answered = _answered(error)
             for failure in group.exceptions:
                 fail(kind, response.status_code, f"{failure.title}{answered}: {failure.message}")
     named = error.get("field")
+    sent = _sent(case) | (nesting.keys if nesting else set())
     if error.get("code") == "VALIDATION_ERROR" and not named:
         fail("field not named", response.status_code, f"VALIDATION_ERROR: {error.get('message')!r}")
-    elif named and str(named).split(".")[0] not in _inputs(case.operation) | _sent(case):
+    elif named and str(named).split(".")[0] not in _inputs(case.operation) | sent:
         fail(
             "field not an input",
             response.status_code,
             f"{error.get('code')} names {named!r}, which the operation does not take",
         )
-    if response.status_code == 400 and _generated_valid(case):
-        tally.valid_refused[label, str(error.get("field"))] += 1
+    if nesting is not None:
+        _check_nesting(case, nesting, response.status_code, error, tally, fail)
+
+
+def _answered(error: dict[str, Any]) -> str:
+    """The error's code, field and message, for a failure's title."""
+    if not error.get("code"):
+        return ""
+    named = f" naming {error['field']!r}" if error.get("field") else ""
+    return f" (answered {error['code']}{named}: {str(error.get('message', ''))[:120]!r})"
+
+
+def _document_cannot_state(label: str, error: dict[str, Any]) -> bool:
+    """Whether a 400 to a valid request is one of DOCUMENT_CANNOT_STATE's rules."""
+    field, message = str(error.get("field")), str(error.get("message", ""))
+    return any(
+        label == rule_label and field == rule_field and message.startswith(rule_message)
+        for rule_label, rule_field, rule_message in DOCUMENT_CANNOT_STATE
+    )
+
+
+# What a request can be refused for before its body is read: its credentials, its
+# client's rate budget, and (400) its path's id.
+_BEFORE_THE_BODY = (401, 403, 429)
+
+
+def _check_nesting(
+    case: AnyCase,
+    nesting: fuzz_data.Nesting,
+    status: int,
+    error: dict[str, Any],
+    tally: Tally,
+    fail: Callable[[str, int | None, str], None],
+) -> None:
+    """A body nested deeper than the API's limit is refused as INVALID_JSON, or for
+    something read before the body; anything else (a 404 for the student it names, a
+    400 for one of its fields, a 200) means it was parsed. One within the limit is
+    parsed: never INVALID_JSON while it is an object."""
+    from lib.http import MAX_JSON_DEPTH
+
+    tally.nested_max_depth = max(tally.nested_max_depth, nesting.depth)
+    invalid_json = status == 400 and error.get("code") == "INVALID_JSON"
+    path_fields = {p.name for p in case.operation.path_parameters}
+    where = f"{nesting.shape} {nesting.depth} levels deep" + (
+        f" in `{nesting.field}`" if nesting.field else " as the body"
+    )
+    if nesting.depth > MAX_JSON_DEPTH:
+        if invalid_json:
+            tally.nested["deeper, refused as INVALID_JSON"] += 1
+        elif status in _BEFORE_THE_BODY or (status == 400 and error.get("field") in path_fields):
+            tally.nested["deeper, refused before the body was read"] += 1
+        else:
+            fail(NESTING_KIND, status, f"{where} answered {status} {error.get('code')}")
+    elif invalid_json and nesting.is_object:
+        fail(NESTING_KIND, status, f"{where} refused: {error.get('message')}")
+    else:
+        tally.nested["within, parsed"] += 1
 
 
 def _credentials(case: AnyCase, target: Target) -> str | None:
@@ -524,12 +657,6 @@ def _sent(case: AnyCase) -> set[str]:
     }
 
 
-def _generated_valid(case: AnyCase) -> bool:
-    from schemathesis import GenerationMode
-
-    return case.meta is not None and case.meta.generation.mode is GenerationMode.POSITIVE
-
-
 def _error(response: Any) -> dict[str, Any]:
     """The error object of an answer in the envelope ({} for anything else)."""
     try:
@@ -568,6 +695,7 @@ def _write_failures(path: Path, tally: Tally) -> None:
 class Report:
     settings: RunSettings
     per_family: int
+    nested_per_operation: int
     tally: Tally
     tracebacks: int
     log_path: Path
@@ -581,6 +709,10 @@ class Report:
     @property
     def schema_violations(self) -> list[Failure]:
         return self.tally.failures_of(*SCHEMA_KINDS)
+
+    @property
+    def nesting_failures(self) -> list[Failure]:
+        return self.tally.failures_of(NESTING_KIND)
 
     @property
     def passed(self) -> bool:

@@ -11,12 +11,14 @@ with a fuzzed exam id, a real booking with a fuzzed reason, and so on.
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import psycopg
 
+from lib.http import MAX_BODY_BYTES, MAX_JSON_DEPTH
 from local import hubspot_demo
 
 if TYPE_CHECKING:
@@ -30,6 +32,10 @@ STUDENTS = 24
 BOOKINGS = 60
 # Share of cases that get real values (the rest stay as generated).
 GROUNDED = 0.5
+# Nested bodies: up to 2,000 levels, past json.loads's own limit (about 1,000), and
+# still under MAX_BODY_BYTES as objects (`{"a":` and `}`, 6 bytes a level) with the
+# rest of a generated body.
+MAX_NESTING = 2000
 
 
 @dataclass(frozen=True)
@@ -152,3 +158,57 @@ def _replace(container: Any, values: dict[str, Any], rng: random.Random) -> Any:
         if rng.random() < 0.9:
             replaced[key] = values[key]
     return replaced
+
+
+@dataclass(frozen=True)
+class Nesting:
+    """How a case's body was nested (`nest`): how deep in all, and where."""
+
+    depth: int  # levels of arrays and objects, the body's own object included
+    shape: str  # "array" or "object"
+    field: str | None  # the top-level field holding it; None: it is the whole body
+    keys: frozenset[str]  # the body's top-level keys (an error may name one)
+
+    @property
+    def is_object(self) -> bool:
+        """Whether the body is still a JSON object (the API takes nothing else)."""
+        return self.field is not None or self.shape == "object"
+
+
+def nest(case: AnyCase, rng: random.Random) -> Nesting:
+    """Make the case's body a deeply nested one, in place, sent as the JSON text it is
+    (json.dumps itself recurses, and gives up near 1,000 levels). Depths cluster round
+    MAX_JSON_DEPTH, where the API's answer changes, and spread from 1 to MAX_NESTING.
+    The nested value is the whole body, or a field of it: one the operation takes, in
+    place of its generated value, or one of its own."""
+    roll = rng.random()
+    if roll < 0.4:
+        depth = rng.randint(MAX_JSON_DEPTH - 2, MAX_JSON_DEPTH + 2)
+    elif roll < 0.7:
+        depth = rng.randint(1, MAX_JSON_DEPTH)
+    else:
+        depth = rng.randint(MAX_JSON_DEPTH + 1, MAX_NESTING)
+    shape = rng.choice(("array", "object"))
+    body = case.body if isinstance(case.body, dict) else {}
+    field: str | None = None
+    if depth > 1 and rng.random() < 0.7:
+        field = rng.choice(sorted(body) or ["nested"]) if rng.random() < 0.7 else "nested"
+    opening, closing = ("[", "]") if shape == "array" else ('{"a":', "}")
+    rest: dict[str, Any] = {}
+    if field is None:
+        head, tail = "", ""
+    else:
+        rest = {key: item for key, item in body.items() if key != field}
+        head = json.dumps(rest)[:-1] + (", " if rest else "") + json.dumps(field) + ": "
+        tail = "}"
+    # A body over MAX_BODY_BYTES is refused for its size (413), never parsed: a long
+    # generated field leaves fewer levels to the nested value.
+    room = (MAX_BODY_BYTES - len(head) - len(tail) - 1) // (len(opening) + len(closing))
+    inner = min(depth - (field is not None), room)
+    case.body = (head + opening * inner + "1" + closing * inner + tail).encode()
+    case.media_type = "application/json"
+    if field is not None:
+        keys = frozenset({*rest, field})
+    else:
+        keys = frozenset({"a"} if shape == "object" and inner > 0 else ())
+    return Nesting(inner + (field is not None), shape, field, keys)

@@ -110,6 +110,47 @@ def test_search_finds_nothing_or_refuses_a_too_short_query(admin: AdminApi, db: 
     assert error(admin.get("/api/admin/search"), 400)["field"] == "q"
 
 
+def test_a_search_matches_percent_underscore_and_backslash_as_themselves(
+    admin: AdminApi, db: Db, student: dict[str, Any]
+) -> None:
+    """`%%` passed the length check and find_students dropped the `%`s: the empty
+    prefix, every student (issue 15 item 8). They are matched literally now
+    (supabase/migrations/20251212000200_find_students_literal_prefix.sql)."""
+    for student_id, email in (
+        ("PCT1", "pct%1@example.com"),
+        ("UND1", "a_b@example.com"),
+        ("AXB1", "axb@example.com"),
+        ("BSL1", "back\\slash@example.com"),
+    ):
+        db.contact(student_id=student_id, email=email)
+    for query, found in (
+        ("%%", []),
+        ("__", []),
+        ("pct%", ["PCT1"]),
+        ("a_", ["UND1"]),
+        ("ax", ["AXB1"]),
+        ("back\\", ["BSL1"]),
+    ):
+        answer = data(admin.get("/api/admin/search", params={"q": query}))
+        assert [s["student_id"] for s in answer["students"]] == found, query
+
+
+@pytest.mark.parametrize(
+    "q", ["ab", " a", "a ", " a ", "\u3000a\u3000", "\x85a", "a\x85b", "%%", "x" * 255, "ab\x00c"]
+)
+def test_the_document_and_the_api_agree_on_a_search(admin: AdminApi, db: Db, q: str) -> None:
+    """The document's minimum length counted white space the API trims first (issue 15
+    item 8): it now asks for two characters that are not white space."""
+    from tests.api.conftest import SPEC, document_accepts
+
+    schema = SPEC["paths"]["/api/admin/search"]["get"]["parameters"][0]["schema"]
+    response = admin.get("/api/admin/search", params={"q": q})
+
+    refused = response.status_code == 400 and error(response, 400)["field"] == "q"
+    assert refused is not document_accepts(schema, q), response.text
+    assert refused or response.status_code == 200, response.text
+
+
 def test_a_nul_in_a_search_or_a_booking_id_is_a_400_naming_the_clients_field(
     admin: AdminApi, db: Db
 ) -> None:
@@ -121,6 +162,23 @@ def test_a_nul_in_a_search_or_a_booking_id_is_a_400_naming_the_clients_field(
     for method in ("GET", "DELETE"):
         response = admin.call(method, "/api/admin/bookings/BK%00X", json={"reason": "typo"})
         assert error(response, 400)["field"] == "id", method
+
+
+@pytest.mark.parametrize("ref", ["BK-1", "\x1f", "\x1c ", " \t", "\ufeff", "BK\x00X"])
+def test_the_document_and_the_api_agree_on_a_booking_id(admin: AdminApi, db: Db, ref: str) -> None:
+    """The id is trimmed by Python's str.strip, whose white space has U+001C-U+001F, and
+    cannot hold a NUL: the document took an id of those alone, which the API refused
+    (found by the fuzzer, issue 15 item 8)."""
+    from urllib.parse import quote
+
+    from tests.api.conftest import SPEC, document_accepts
+
+    schema = SPEC["paths"]["/api/admin/bookings/{id}"]["parameters"][0]["schema"]
+    response = admin.get(f"/api/admin/bookings/{quote(ref)}")
+
+    refused = response.status_code == 400 and error(response, 400)["field"] == "id"
+    assert refused is not document_accepts(schema, ref), response.text
+    assert refused or response.status_code == 404, response.text
 
 
 # ---------------------------------------------------------------- one student
@@ -231,6 +289,58 @@ def test_a_malformed_adjustment_is_400_naming_the_field(
     response = admin.post(f"/api/admin/students/{student['id']}/credits", body)
     assert error(response, 400)["field"] == field
     assert db.credits(student) == dict.fromkeys(CREDIT_KINDS, 5)
+
+
+@pytest.mark.parametrize(
+    "deltas",
+    [
+        {"sj_credits": 2},
+        {"sj_credits": 2.0},
+        {"sj_credits": -1.0, "cs_credits": 0},
+        {"sj_credits": 0},
+        {"sj_credits": 0.0, "cs_credits": 0},
+        {},
+        {"sj_credits": 2.5},
+        {"sj_credits": True},
+        {"sj_credits": "2"},
+    ],
+)
+def test_the_document_and_the_api_agree_on_credit_deltas(
+    admin: AdminApi, db: Db, student: dict[str, Any], deltas: dict[str, Any]
+) -> None:
+    """The document took an adjustment of zeros, which the API refuses, and 2.0, an
+    integer to JSON Schema, which the API took strictly as not one (issue 15 item 8):
+    the document now asks for a non-zero delta, and the API takes 2.0 as 2."""
+    from tests.api.conftest import SPEC, document_accepts
+
+    path = f"/api/admin/students/{student['id']}/credits"
+    schema = SPEC["paths"]["/api/admin/students/{id}/credits"]["post"]["requestBody"]["content"][
+        "application/json"
+    ]["schema"]
+    body = {"deltas": deltas, "reason": "agreement"}
+    response = admin.post(path, body)
+
+    refused = response.status_code == 400 and error(response, 400)["field"].startswith("deltas")
+    assert refused is not document_accepts(schema, body), response.text
+    assert refused or response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    "reason", ["abc", "a b", "   ", "  ab  ", "\u3000ab\u3000", "\x85ab", "ab\x00c"]
+)
+def test_the_document_and_the_api_agree_on_a_reason(
+    admin: AdminApi, db: Db, student: dict[str, Any], reason: str
+) -> None:
+    """The document's minimum length counted white space the API trims first."""
+    from tests.api.conftest import SPEC, document_accepts
+
+    path = f"/api/admin/students/{student['id']}/credits"
+    schema = SPEC["components"]["schemas"]["AdminReason"]
+    response = admin.post(path, {"deltas": {"sj_credits": 1}, "reason": reason})
+
+    refused = response.status_code == 400 and error(response, 400)["field"] == "reason"
+    assert refused is not document_accepts(schema, reason), response.text
+    assert refused or response.status_code == 200, response.text
 
 
 @pytest.mark.parametrize("reason", ["refund \\ud800", "refund \\u0000 ok"])

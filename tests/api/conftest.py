@@ -138,6 +138,11 @@ def check_against_spec(method: str, path: str, response: requests.Response) -> N
     )
 
 
+def document_accepts(schema: dict[str, Any], value: Any) -> bool:
+    """Whether a value is valid to a schema of the document (its $refs resolved)."""
+    return Draft202012Validator({**schema, "components": SPEC["components"]}).is_valid(value)
+
+
 def _rewrite_refs(node: Any) -> Any:
     if isinstance(node, dict):
         return {

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.api.conftest import Api
+from lib.models import ATTENDING_LOCATIONS
+from tests.api.conftest import Api, document_accepts
 from tests.helpers import Db
 
 DEMO = {"student_id": "DEMO001", "email": "demo001@example.com"}
@@ -329,6 +330,48 @@ def test_malformed_json_and_wrong_media_type(api: Api, path: str) -> None:
     assert (form.status_code, _error(form)["code"]) == (415, "UNSUPPORTED_MEDIA_TYPE")
 
 
+def _nested(depth: int, opening: str, closing: str, inner: str = "1") -> str:
+    return opening * depth + inner + closing * depth
+
+
+@pytest.mark.parametrize("opening, closing", [("[", "]"), ('{"a":', "}")])
+def test_a_body_nested_1500_deep_is_invalid_json_not_a_500(
+    api: Api, demo: dict[str, Any], opening: str, closing: str
+) -> None:
+    """json.loads raised RecursionError near 1,000 levels: a 500 on every JSON endpoint
+    (issue 15 item 4; each endpoint in tests/security/test_limits.py). Bodies deeper
+    than lib.http.MAX_JSON_DEPTH are refused before json.loads sees them."""
+    response = api.post(
+        "/api/user/login",
+        data=_nested(1500, opening, closing),
+        headers={"Content-Type": "application/json"},
+    )
+
+    error = _error(response)
+    assert (response.status_code, error["code"]) == (400, "INVALID_JSON")
+    assert "64 levels" in error["message"]
+
+
+def test_a_body_nested_64_deep_is_parsed_and_65_is_not(api: Api, demo: dict[str, Any]) -> None:
+    """The limit counts the body's own object: 63 more levels inside a field are fine."""
+    fields = ", ".join(f'"{k}": "{v}"' for k, v in DEMO.items())
+    for depth, status in ((63, 200), (64, 400)):
+        body = "{" + fields + ', "extra": ' + _nested(depth, "[", "]") + "}"
+        response = api.post(
+            "/api/user/login", data=body, headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == status, (depth, response.text)
+    too_deep = _error(response)
+    assert too_deep["code"] == "INVALID_JSON"
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting(api: Api, demo: dict[str, Any]) -> None:
+    text = "[" * 2000 + '"{' * 500 + "\\" + "{" * 500
+    response = api.post("/api/user/login", {**DEMO, "extra": text, "more": [text, {"x": text}]})
+
+    assert response.status_code == 200, response.text
+
+
 @pytest.mark.parametrize("path", ["/api/user/login", "/api/bookings/create"])
 def test_huge_body_is_413(api: Api, path: str) -> None:
     response = api.post(path, {"student_id": "DEMO001", "email": "a@b.co", "pad": "x" * 100_000})
@@ -357,16 +400,6 @@ def test_unknown_mock_type_and_bad_query_values(api: Api, demo: dict[str, Any]) 
         assert (response.status_code, _error(response)["field"]) == (400, field), params
 
 
-def _document_accepts(schema: dict[str, Any], value: str) -> bool:
-    from jsonschema import Draft202012Validator
-
-    from tests.api.conftest import SPEC
-
-    if "$ref" in schema:
-        schema = SPEC["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
-    return Draft202012Validator(schema).is_valid(value)
-
-
 @pytest.mark.parametrize(
     "email",
     [
@@ -380,25 +413,67 @@ def _document_accepts(schema: dict[str, Any], value: str) -> bool:
         "@example.com",
         "demo 001@example.com",
         "x@y.z" + "z" * 250,
+        # Control characters (issue 15 item 8): the document allowed them and the API
+        # refused a NUL; now neither takes any. White space around is trimmed by both
+        # alike, whichever regex engine reads the document.
+        "demo\x00001@example.com",
+        "demo001\x01@example.com",
+        "demo001@example.com\x7f",
+        "demo\x9f001@example.com",
+        "\x1cdemo001@example.com",
+        "demo001@example.com\x85",
+        "\u3000demo001@example.com",
+        "\ufeffdemo001@example.com",
     ],
 )
 def test_the_document_and_the_api_agree_on_an_email(
     api: Api, demo: dict[str, Any], email: str
 ) -> None:
-    """The document once allowed any email up to 254 characters, so the fuzzer's valid
-    requests were refused (reliability/fuzz.py); what it accepts, the API must."""
+    """The document once allowed any email up to 254 characters, and control
+    characters, so the fuzzer's valid requests were refused (reliability/fuzz.py); what
+    it accepts, the API must."""
     from tests.api.conftest import SPEC
 
     schema = SPEC["paths"]["/api/bookings/list"]["get"]["parameters"][1]["schema"]
     response = api.get("/api/bookings/list", params={**DEMO, "email": email})
 
     refused = response.status_code == 400 and _error(response)["field"] == "email"
-    assert refused is not _document_accepts(schema, email), response.text
+    assert refused is not document_accepts(schema, email), response.text
+
+
+@pytest.mark.parametrize(
+    "student_id",
+    ["DEMO001", " demo001 ", "\x85DEMO001\u3000", "\ufeffDEMO001", "\x1cDEMO001", "DEMO 001", ""],
+)
+def test_the_document_and_the_api_agree_on_a_student_id(
+    api: Api, demo: dict[str, Any], student_id: str
+) -> None:
+    """White space around is trimmed by the API (Unicode's White_Space); the document's
+    `\\s` was another set (U+FEFF in ECMA-262, U+001C-U+001F in Python), so the fuzzer
+    sent ids the document allowed and the API refused. The document now spells the
+    set out."""
+    from tests.api.conftest import SPEC
+
+    schema = SPEC["components"]["schemas"]["StudentId"]
+    response = api.get("/api/bookings/list", params={**DEMO, "student_id": student_id})
+
+    refused = response.status_code == 400 and _error(response)["field"] == "student_id"
+    assert refused is not document_accepts(schema, student_id), response.text
 
 
 @pytest.mark.parametrize(
     "exam_id",
-    ["1f0e8c9a-0d3b-4c62-9a53-3f1a4a8b2f10", "35123456789", "a-b", "a_b", "é", "x" * 65, "x" * 64],
+    [
+        "1f0e8c9a-0d3b-4c62-9a53-3f1a4a8b2f10",
+        "35123456789",
+        "a-b",
+        "a_b",
+        "é",
+        "x" * 65,
+        "x" * 64,
+        " 35123456789\u2028",
+        "\ufeff35123456789",
+    ],
 )
 def test_the_document_and_the_api_agree_on_an_exam_id(
     api: Api, demo: dict[str, Any], exam_id: str
@@ -417,9 +492,9 @@ def test_the_document_and_the_api_agree_on_an_exam_id(
     create = api.post("/api/bookings/create", {**DEMO, "mock_exam_id": exam_id})
 
     refused = capacity.status_code == 400 and _error(capacity)["field"] == "id"
-    assert refused is not _document_accepts(in_path, exam_id), capacity.text
+    assert refused is not document_accepts(in_path, exam_id), capacity.text
     refused = create.status_code == 400 and _error(create)["field"] == "mock_exam_id"
-    assert refused is not _document_accepts(in_body, exam_id), create.text
+    assert refused is not document_accepts(in_body, exam_id), create.text
 
 
 @pytest.mark.parametrize("key", ["k-1", "a b", "é", "~" * 255, "x" * 256, "{x}"])
@@ -440,17 +515,94 @@ def test_the_document_and_the_api_agree_on_an_idempotency_key(
     )
 
     refused = response.status_code == 400 and _error(response)["field"] == "idempotency_key"
-    assert refused is not _document_accepts(schema, key), response.text
+    assert refused is not document_accepts(schema, key), response.text
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        *ATTENDING_LOCATIONS,
+        None,
+        "RICHMOND HILL",
+        "richmond-hill",
+        " calgary",
+        "Mississauga - B9",
+        "toronto",
+        "",
+    ],
+)
+def test_the_document_and_the_api_agree_on_an_attending_location(
+    api: Api, db: Db, demo: dict[str, Any], location: str | None
+) -> None:
+    """The document took any string and the API only some (issue 15 item 8): it is now
+    an enum of the spellings the API takes, exactly as spelt, and nothing else. (A
+    Clinical Skills booking: the location is optional there, so only its spelling
+    decides.)"""
+    from tests.api.conftest import SPEC
+
+    schema = SPEC["paths"]["/api/bookings/create"]["post"]["requestBody"]["content"][
+        "application/json"
+    ]["schema"]["properties"]["attending_location"]
+    exam = db.exam(mock_type="Clinical Skills")
+    response = api.post(
+        "/api/bookings/create",
+        {
+            **DEMO,
+            "mock_exam_id": str(exam["id"]),
+            "dominant_hand": "right",
+            "attending_location": location,
+        },
+    )
+
+    refused = response.status_code == 400 and _error(response)["field"] == "attending_location"
+    assert refused is not document_accepts(schema, location), response.text
+    assert refused or response.status_code == 201, response.text
+
+
+def test_the_locations_are_the_documents_and_hubspots() -> None:
+    """One list: the model's, the document's enum, and the slugs and names the sync
+    maps between (lib/hubspot/mapping.py)."""
+    from lib.hubspot.mapping import LOCATION_NAMES
+    from tests.api.conftest import SPEC
+
+    schema = SPEC["paths"]["/api/bookings/create"]["post"]["requestBody"]["content"][
+        "application/json"
+    ]["schema"]["properties"]["attending_location"]
+    assert schema["enum"] == [*ATTENDING_LOCATIONS, None]
+    assert set(ATTENDING_LOCATIONS) == set(LOCATION_NAMES) | set(LOCATION_NAMES.values())
 
 
 def test_a_nul_in_a_booking_id_is_a_400_naming_the_id(api: Api, demo: dict[str, Any]) -> None:
     """PostgreSQL text cannot hold NUL; the 400 named the database's parameter
-    (`ref`, `booking_ref`) rather than the path's id (reliability/fuzz.py)."""
+    (`ref`, `booking_ref`) rather than the path's id (reliability/fuzz.py). The
+    document says so too (issue 15 item 8)."""
+    from tests.api.conftest import SPEC
+
     for response in (
         api.get("/api/bookings/BK%00X", params=DEMO),
         api.delete("/api/bookings/BK%00X", DEMO),
     ):
         assert (response.status_code, _error(response)["field"]) == (400, "id")
+    schema = SPEC["paths"]["/api/bookings/{id}"]["parameters"][0]["schema"]
+    assert not document_accepts(schema, "BK\x00X")
+    assert document_accepts(schema, "BK-20990101-ZZZZZZ")
+
+
+@pytest.mark.parametrize("reason", ["changed plans", "", "changed\x00plans"])
+def test_the_document_and_the_api_agree_on_a_cancellation_reason(
+    api: Api, demo: dict[str, Any], reason: str
+) -> None:
+    """A NUL in the reason was valid to the document and a 400 (issue 15 item 8)."""
+    from tests.api.conftest import SPEC
+
+    schema = SPEC["paths"]["/api/bookings/{id}"]["delete"]["requestBody"]["content"][
+        "application/json"
+    ]["schema"]["properties"]["reason"]
+    response = api.delete("/api/bookings/BK-20990101-ZZZZZZ", {**DEMO, "reason": reason})
+
+    refused = response.status_code == 400 and _error(response)["field"] == "reason"
+    assert refused is not document_accepts(schema, reason), response.text
+    assert refused or response.status_code == 404, response.text
 
 
 @pytest.mark.parametrize("exam_id", ["not a uuid!", "x" * 65, "../../etc/passwd"])

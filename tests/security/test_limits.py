@@ -189,6 +189,24 @@ def test_a_body_of_exactly_16_kb_is_read(
     assert response.status_code < 500 or endpoint.path == "/api/admin/sync/runs", response.text
 
 
+@pytest.mark.parametrize("endpoint", BODY_ENDPOINTS, ids=BODY_IDS)
+def test_a_body_nested_1500_deep_is_400_invalid_json_and_writes_nothing(
+    client: Callable[[bool], Api], db: Db, student: Student, endpoint: BodyEndpoint
+) -> None:
+    """Deep nesting was a RecursionError, a 500, on every one (issue 15 item 4)."""
+    before = _counts(db), db.credits(student.contact)
+
+    response = client(endpoint.admin).call(
+        endpoint.method,
+        endpoint.url(student),
+        data="[" * 1500 + "]" * 1500,
+        headers={"Content-Type": "application/json"},
+    )
+
+    assert (response.status_code, _error(response)["code"]) == (400, "INVALID_JSON")
+    assert (_counts(db), db.credits(student.contact)) == before
+
+
 # ------------------------------------------------------------------ the gunicorn server
 
 
