@@ -268,3 +268,20 @@ def test_stand_in_records_calls(http: requests.Session, redis_url: str) -> None:
             ("/", 200),
             ("/pipeline", 401),
         ]
+
+
+@pytest.mark.parametrize("gone", [BrokenPipeError, ConnectionResetError])
+def test_a_client_gone_before_its_answer_prints_no_traceback(
+    standin: StandIn, capsys: pytest.CaptureFixture[str], gone: type[Exception]
+) -> None:
+    """A torture-killed function instance closes its connection mid-answer; socketserver
+    would print a traceback for every one. Anything else still does."""
+    server = standin._server  # the socketserver, whose error hook this is
+    for error in (gone(), ValueError("a bug in the stand-in")):
+        try:
+            raise error
+        except Exception:
+            server.handle_error(None, ("127.0.0.1", 1))
+    printed = capsys.readouterr().err
+    assert gone.__name__ not in printed
+    assert "ValueError: a bug in the stand-in" in printed
