@@ -192,12 +192,12 @@ def _nests_deeper_than(text: str, limit: int) -> bool:
     if text.count("[") + text.count("{") <= limit:
         return False
     depth = 0
-    for token in _STRING_OR_BRACKET.findall(text):
-        if token in ("[", "{"):
+    for piece in _STRING_OR_BRACKET.findall(text):
+        if piece in ("[", "{"):
             depth += 1
             if depth > limit:
                 return True
-        elif token in ("]", "}"):
+        elif piece in ("]", "}"):
             depth -= 1
     return False
 
