@@ -39,6 +39,14 @@ def configure() -> None:
     global _configured  # noqa: PLW0603 - once per process
     if _configured:
         return
+    # Every record would otherwise look up its caller's frame and its thread and
+    # process names (~13 us of the ~60 us a request line cost, issue 16's profile);
+    # the JSON line uses none of them, and tracebacks keep their line numbers. These
+    # are the switches of the logging HOWTO's "Optimization" section.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_JsonFormatter())
     root = logging.getLogger()

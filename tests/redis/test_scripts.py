@@ -554,8 +554,10 @@ def test_negative_control_a_check_then_act_budget_is_caught(
 def test_seats_key_is_the_canonical_uuid() -> None:
     exam = uuid.uuid4()
     assert seats_key(exam) == seats_key(str(exam).upper()) == f"mockexam:seats:{exam}"
-    with pytest.raises(ValueError):
-        seats_key("42")  # a HubSpot id is not a key
+    assert seats_key(exam.hex) == seats_key("{" + str(exam) + "}") == seats_key(str(exam))
+    for not_an_id in ("42", f"{exam}\n", f"{exam} ", f"{exam}0"):
+        with pytest.raises(ValueError):
+            seats_key(not_an_id)  # a HubSpot id, or a UUID with anything after it
 
 
 def test_booking_lock_key_normalises_like_the_database_and_hides_the_email() -> None:
