@@ -120,6 +120,8 @@ class Plan:
     repeat: int = DEFAULT_REPEAT
     quiet_wait_s: float = QUIET_WAIT_S
     client_cpu: int | None = None  # pin the load generator to this core
+    # An experiment, never the report's figures: the API without Redis (servers.Setup).
+    api_redis: bool = True
     seed: int = SEED
     smoke: bool = False
 
@@ -134,6 +136,7 @@ class Plan:
             workers=self.workers,
             threads=self.threads,
             pool_size=self.pool_size,
+            redis=self.api_redis,
         )
 
     def rush_population(self) -> Population:
@@ -622,7 +625,8 @@ def _stampede_line(i: int, s: StampedeResult) -> str:
 
 def command_line(plan: Plan) -> str:
     """The command that reproduces this run (URLs left out)."""
-    parts = ["./run bench load --report"]
+    # An experiment's figures never go in the report, so its command has no --report.
+    parts = ["./run bench load --report" if plan.api_redis else "./run bench load"]
     default = Plan()
     flags = (
         ("--students", plan.rush_students, default.rush_students),
@@ -639,6 +643,8 @@ def command_line(plan: Plan) -> str:
         ("--client-cpu", plan.client_cpu, default.client_cpu),
     )
     parts += [f"{flag} {value}" for flag, value, base in flags if value != base]
+    if not plan.api_redis:
+        parts.append("--api-without-redis")
     if plan.levels != default.levels:
         parts.append("--levels " + ",".join(map(str, plan.levels)))
     return " ".join(parts)
@@ -703,6 +709,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--quiet-wait", type=float, default=QUIET_WAIT_S, help="seconds to wait for quiet"
     )
+    parser.add_argument(
+        "--api-without-redis",
+        action="store_true",
+        help="an experiment: the API server gets no REDIS_URL (no lock, seat counters or"
+        " rate limits; the database alone decides), to measure what Redis costs it",
+    )
     parser.add_argument("--smoke", action="store_true", help="everything tiny: a harness test")
     parser.add_argument("--report", action="store_true", help="write BENCHMARKS.md and plots")
 
@@ -726,6 +738,7 @@ def plan_from(args: argparse.Namespace) -> Plan:
         repeat=args.repeat,
         client_cpu=args.client_cpu,
         quiet_wait_s=args.quiet_wait,
+        api_redis=not args.api_without_redis,
     )
     return smoke(plan) if args.smoke else plan
 
@@ -739,6 +752,10 @@ def main(args: argparse.Namespace) -> int:
 
     if args.smoke and args.report:
         raise SystemExit("--smoke figures are not benchmark figures; drop --report")
+    if args.api_without_redis and args.report:
+        raise SystemExit(
+            "--api-without-redis is an experiment, not the production path; drop --report"
+        )
     plan = plan_from(args)
     started = time.monotonic()
     outcome = run(plan)

@@ -115,7 +115,14 @@ def _setup(outcome: Outcome, command: str) -> list[str]:
         f"- Server: `python -m local.server --workers {plan.workers} --threads {plan.threads}`"
         f" (gunicorn gthread) with LOCAL_TRUST_FORWARDED=1, DB_POOL_MAX_SIZE={plan.pool_size}"
         " per worker; the bare-bones endpoint (`bench/bare_endpoint.py`) under the same"
-        " gunicorn settings and pool size.",
+        " gunicorn settings and pool size."
+        + (
+            ""
+            if plan.api_redis
+            else " **The API ran without Redis** (`--api-without-redis`: no REDIS_URL, so no"
+            " per-student lock, seat counters or rate limits; the database alone decided):"
+            " an experiment, not the production path."
+        ),
         f"- PostgreSQL {outcome.server_version} and Redis at 127.0.0.1 (the machine's own"
         " servers), a scratch database and a Redis database of the benchmark's own, emptied"
         " and reloaded before every run; audit trigger on, as in production.",

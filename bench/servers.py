@@ -40,6 +40,9 @@ class Setup:
     workers: int
     threads: int
     pool_size: int  # DB_POOL_MAX_SIZE per worker process
+    # False: the servers get no REDIS_URL, so the API books through the database alone
+    # (no lock, seat counters or rate limits): what the Redis round trips cost.
+    redis: bool = True
 
     def environment(self, base: Mapping[str, str]) -> dict[str, str]:
         env = {
@@ -52,11 +55,12 @@ class Setup:
         }
         env.update(
             DATABASE_URL=self.database_url,
-            REDIS_URL=self.redis_url,
             DB_POOL_MAX_SIZE=str(self.pool_size),
             LOCAL_TRUST_FORWARDED="1",
             PYTHONDONTWRITEBYTECODE="1",
         )
+        if self.redis:
+            env["REDIS_URL"] = self.redis_url
         return env
 
 

@@ -221,6 +221,20 @@ def test_command_line_makes_the_plan_and_names_it_back() -> None:
         parser.parse_args(["--cancel-fraction", "2"])
 
 
+def test_the_api_without_redis_is_an_experiment_named_as_such() -> None:
+    parser = argparse.ArgumentParser()
+    load.add_arguments(parser)
+    plan = load.plan_from(parser.parse_args(["--api-without-redis", "--repeat", "1"]))
+    caller = {"PATH": "/usr/bin", "REDIS_URL": "redis://elsewhere:6379/0"}
+    # The servers get no Redis at all (lib.redis_client.redis() is then None and the
+    # booking goes to the database alone); the normal plan passes its own Redis.
+    assert "REDIS_URL" not in plan.setup().environment(caller)
+    assert load.Plan().setup().environment(caller)["REDIS_URL"] == load.Plan().redis_url
+    assert load.command_line(plan) == "./run bench load --repeat 1 --api-without-redis"
+    with pytest.raises(SystemExit, match="experiment"):
+        load.main(parser.parse_args(["--api-without-redis", "--report"]))
+
+
 def test_quiet_needs_a_low_load_no_other_suite_and_few_database_sessions() -> None:
     assert machine.Quiet(0.1, ()).ok
     assert machine.Quiet(0.1, (), database_sessions=2).ok
