@@ -32,12 +32,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Protocol, TypeVar, Union
+from typing import TYPE_CHECKING, Literal, Protocol, TypeVar, Union, cast
 
 from lib.config import ConfigError, Settings, settings
 
@@ -237,8 +238,38 @@ def _check_reply(value: object) -> Reply:
     raise RedisUnavailable("reply", f"unexpected reply type {type(value).__name__}")
 
 
+class _Connection(Protocol):
+    """The part of a redis-py connection TcpRedis uses (redis-py leaves it untyped)."""
+
+    def pack_command(self, *args: str | int) -> list[bytes]: ...
+    def send_packed_command(self, command: list[bytes], check_health: bool = True) -> None: ...
+    def read_response(self) -> object: ...
+    def disconnect(self) -> None: ...
+
+
 class TcpRedis(_Guarded):
-    """redis-py over TCP with a thread-shared connection pool."""
+    """redis-py connections over TCP, shared by the threads of the process.
+
+    redis-py makes the connections (connect, TLS for rediss://, AUTH, SELECT, timeouts)
+    and parses the replies (hiredis); this class sends each command on one of them
+    itself instead of through `redis.Redis` and its pool. Measured with
+    `./run bench redis-calls` (2 cores, Redis on loopback): an EVALSHA through
+    `redis.Redis.evalsha` costs ~63 us of CPU, the same bytes on a redis-py connection
+    ~30 us, a bare socket ~21 us. The client and pool layers spend the difference on
+    per-call locks, fork checks, a `can_read()` poll before every command, metrics and
+    the retry wrapper; a booking makes two such calls, so this is ~70 us of the
+    ~0.4 ms that separate the API from the bare endpoint (BENCHMARKS.md).
+
+    What the pool did that still has to hold, and how it holds here:
+    - no reply is ever left unread on a kept connection: a connection is put back
+      only after its reply was read whole (an error reply included); any other
+      failure disconnects it, so the next command never reads a stale reply;
+    - a connection the server dropped while idle (an instance frozen between
+      requests) is retried once on a new one, never after a timeout (a timeout
+      retried is a second timeout); every script is safe to run twice
+      (lib/redis_scripts.py);
+    - after a fork, the parent's connections are left to the parent.
+    """
 
     def __init__(
         self,
@@ -254,7 +285,7 @@ class TcpRedis(_Guarded):
         from redis.retry import Retry
 
         try:
-            pool = redis.ConnectionPool.from_url(
+            self._pool: redis_py.ConnectionPool = redis.ConnectionPool.from_url(
                 url,
                 socket_timeout=timeout_s,
                 socket_connect_timeout=connect_timeout_s,
@@ -262,25 +293,25 @@ class TcpRedis(_Guarded):
                 # RESP2, as Upstash's REST API speaks: under RESP3 (redis-py 8's
                 # default) a Lua true becomes a bool and some replies change shape.
                 protocol=2,
-                # One immediate retry on a connection error (a pooled connection the
-                # server dropped while the instance was frozen), never on a timeout:
-                # a timeout retried is a second timeout. redis-py 8 would otherwise
-                # retry 10 times with backoff, turning 250 ms into seconds. Every
-                # script is safe to run twice (see lib/redis_scripts.py).
+                # Connecting is retried once at once (the connection's own retry);
+                # commands are retried by _command below, on connection errors only.
                 retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
                 # No CLIENT SETINFO on connect: two round trips per new connection
                 # that only label us in CLIENT LIST.
                 driver_info=None,
-                # No pool cap: connections are bounded by the threads of the process
-                # (one per request in flight), and a cap would turn a burst into
-                # "Too many connections" errors that look like an outage.
             )
         except ValueError as exc:  # unknown scheme, bad port, ...
             raise ConfigError(f"REDIS_URL is not a valid Redis URL: {exc}") from None
-        self._client: redis_py.Redis = redis.Redis(connection_pool=pool)
+        # Idle connections. list.pop() and list.append() are atomic, so threads share
+        # it without a lock. No cap: connections are bounded by the threads of the
+        # process (one per request in flight), and a cap would turn a burst into
+        # "too many connections" errors that look like an outage.
+        self._idle: list[_Connection] = []
+        self._pid = os.getpid()
         self._down: tuple[type[Exception], ...] = (redis.ConnectionError,)
         self._timeout: tuple[type[Exception], ...] = (redis.TimeoutError,)
         self._reply: tuple[type[Exception], ...] = (redis.RedisError, UnicodeDecodeError)
+        self._error_reply: type[Exception] = redis.ResponseError
         self._noscript: type[Exception] = redis.exceptions.NoScriptError
 
     def _classify(self, exc: Exception) -> FailureKind | None:
@@ -292,16 +323,52 @@ class TcpRedis(_Guarded):
             return "reply"
         return None
 
+    def _connection(self) -> tuple[_Connection, bool]:
+        """An idle connection (and True), or a new one (and False)."""
+        if self._pid != os.getpid():
+            # A forked child: the idle sockets are the parent's; forget, never close.
+            self._idle = []
+            self._pid = os.getpid()
+        try:
+            return self._idle.pop(), True
+        except IndexError:
+            return cast(_Connection, self._pool.make_connection()), False
+
+    def _command(self, *words: str | int) -> object:
+        """Send one command and read its reply (an error reply raises)."""
+        packed = None
+        for _ in range(2):
+            connection, reused = self._connection()
+            if packed is None:
+                packed = connection.pack_command(*words)
+            try:
+                connection.send_packed_command(packed, check_health=False)
+                reply = connection.read_response()
+            except self._error_reply:
+                self._idle.append(connection)  # the error reply was read whole
+                raise
+            except self._down:
+                connection.disconnect()
+                if reused:
+                    continue  # dropped while idle: once more, on a new connection
+                raise
+            except BaseException:
+                connection.disconnect()  # a reply may still be on its way
+                raise
+            self._idle.append(connection)
+            return reply
+        raise AssertionError("unreachable: the second attempt uses a new connection")
+
     def eval(self, script: Script, keys: Sequence[str], args: Sequence[str | int]) -> Reply:
         numkeys, words = len(keys), [*keys, *_text_args(args)]
 
         def call() -> Reply:
             try:
-                reply = self._client.evalsha(script.sha, numkeys, *words)
+                reply = self._command("EVALSHA", script.sha, numkeys, *words)
             except self._noscript:
                 # EVAL runs the script and caches it under the same SHA-1, so the
                 # next call's EVALSHA finds it.
-                reply = self._client.eval(script.source, numkeys, *words)
+                reply = self._command("EVAL", script.source, numkeys, *words)
             return _check_reply(reply)
 
         return self._run(call)
@@ -309,26 +376,31 @@ class TcpRedis(_Guarded):
     def mget(self, keys: Sequence[str]) -> list[str | None]:
         if not keys:
             return []
-        return self._run(lambda: _strings(self._client.mget(list(keys))))
+        return self._run(lambda: _strings(self._command("MGET", *keys)))
 
     def get(self, key: str) -> str | None:
-        return self._run(lambda: _string(self._client.get(key)))
+        return self._run(lambda: _string(self._command("GET", key)))
 
     def set(self, key: str, value: str, *, ex: int, nx: bool = False) -> bool:
         _check_ttl(ex)
-        return self._run(lambda: bool(self._client.set(key, value, ex=ex, nx=nx)))
+        command: list[str | int] = ["SET", key, value, "EX", ex]
+        if nx:
+            command.append("NX")
+        return self._run(lambda: _set_reply(self._command(*command)))
 
     def delete(self, *keys: str) -> int:
         if not keys:
             return 0
-        return self._run(lambda: _integer(self._client.delete(*keys)))
+        return self._run(lambda: _integer(self._command("DEL", *keys)))
 
     def _ping(self) -> bool:
-        return bool(self._client.ping())
+        return self._command("PING") == "PONG"
 
     def close(self) -> None:
-        self._client.close()
-        self._client.connection_pool.disconnect()
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.disconnect()
+        self._pool.disconnect()
 
 
 class RestRedis(_Guarded):

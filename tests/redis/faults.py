@@ -55,6 +55,11 @@ class _Listener:
         self._stopping.set()
         self._thread.join(timeout=5)
         self._sock.close()
+        self.drop_connections()
+
+    def drop_connections(self) -> None:
+        """Close every connection accepted so far (as a server restart or an idle
+        timeout does); new ones are still accepted until stop()."""
         with self._lock:
             sockets, self._open = self._open, []
         for sock in sockets:

@@ -1,0 +1,146 @@
+"""TcpRedis keeps its own idle connections (lib/redis_client.py, issue 16): what
+redis-py's pool did for it must still hold, on a real Redis behind a real proxy.
+
+- a connection the server dropped while idle is retried once, on a new connection;
+- a reply that arrives after the timeout is never taken for the next call's reply;
+- a forked child never shares the parent's sockets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from lib.redis_client import TCP_TIMEOUT_S, RedisUnavailable, TcpRedis
+from tests.redis.faults import TcpProxy
+
+
+class LateProxy(TcpProxy):
+    """A TcpProxy that holds the server's next answer back for `late_s` seconds."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.late_s = 0.0
+        super().__init__(target)
+
+    def handle(self, conn: socket.socket) -> None:
+        upstream = socket.create_connection(self._target, timeout=5)
+        upstream.settimeout(None)
+        self._track(upstream)
+
+        def requests() -> None:
+            with contextlib.suppress(OSError):
+                while data := conn.recv(65536):
+                    upstream.sendall(data)
+
+        def answers() -> None:
+            with contextlib.suppress(OSError):
+                while data := upstream.recv(65536):
+                    late, self.late_s = self.late_s, 0.0
+                    time.sleep(late)
+                    conn.sendall(data)
+
+        for pump in (requests, answers):
+            threading.Thread(target=pump, daemon=True).start()
+
+
+@pytest.fixture
+def key() -> Iterator[str]:
+    name = f"test:redis:tcp:{uuid.uuid4().hex[:12]}"
+    yield name
+
+
+def _client(port: int) -> TcpRedis:
+    # A tiny cool-down: these tests look at connections, not at the breaker.
+    return TcpRedis(f"redis://127.0.0.1:{port}/0", cooldown_s=0.01)
+
+
+def test_a_connection_dropped_while_idle_is_retried_once_on_a_new_one(
+    redis_address: tuple[str, int], key: str
+) -> None:
+    with TcpProxy(redis_address) as proxy:
+        client = _client(proxy.port)
+        try:
+            assert client.set(key, "one", ex=60)
+            assert proxy.accepted == 1
+            proxy.drop_connections()  # the idle connection is gone
+            time.sleep(0.05)
+            # No RedisUnavailable: the dead connection is found and replaced at once.
+            assert client.get(key) == "one"
+            assert proxy.accepted == 2
+            assert not client.breaker.is_open
+            assert client.delete(key) == 1
+        finally:
+            client.close()
+
+
+def test_a_second_failure_after_the_retry_is_unavailable(
+    redis_address: tuple[str, int], key: str
+) -> None:
+    proxy = TcpProxy(redis_address)
+    port = proxy.port
+    client = _client(port)
+    try:
+        assert client.get(key) is None
+        proxy.stop()  # dropped, and nothing listens any more: the retry fails too
+        with pytest.raises(RedisUnavailable) as caught:
+            client.get(key)
+        assert caught.value.kind == "down"
+    finally:
+        proxy.stop()
+        client.close()
+
+
+def test_a_late_reply_is_never_read_as_the_next_calls(
+    redis_address: tuple[str, int], key: str
+) -> None:
+    with LateProxy(redis_address) as proxy:
+        client = _client(proxy.port)
+        try:
+            assert client.set(key, "first", ex=60)
+            proxy.late_s = TCP_TIMEOUT_S + 0.25
+            with pytest.raises(RedisUnavailable) as caught:
+                client.get(key)  # its answer, "first", arrives after the timeout
+            assert caught.value.kind == "timeout"
+            time.sleep(0.4)  # the late answer has now arrived, on the old connection
+            assert client.set(key, "second", ex=60)
+            assert client.get(key) == "second"
+            assert client.delete(key) == 1
+        finally:
+            client.close()
+
+
+def _child_reads(client: TcpRedis, key: str, answers: multiprocessing.Queue[object]) -> None:
+    try:
+        answers.put(client.get(key))
+    except RedisUnavailable as exc:
+        answers.put(f"unavailable: {exc}")
+
+
+def test_a_forked_child_opens_connections_of_its_own(
+    redis_address: tuple[str, int], key: str
+) -> None:
+    with TcpProxy(redis_address) as proxy:
+        client = _client(proxy.port)
+        try:
+            assert client.set(key, "parent's", ex=60)
+            assert proxy.accepted == 1  # one idle connection, made by the parent
+            context = multiprocessing.get_context("fork")
+            answers: multiprocessing.Queue[object] = context.Queue()
+            child = context.Process(target=_child_reads, args=(client, key, answers))
+            child.start()
+            child.join(timeout=10)
+            assert child.exitcode == 0
+            assert answers.get(timeout=5) == "parent's"
+            assert proxy.accepted == 2  # the child connected for itself
+            assert client.get(key) == "parent's"  # the parent's socket is intact
+            assert proxy.accepted == 2
+            assert client.delete(key) == 1
+        finally:
+            client.close()
