@@ -64,6 +64,10 @@ DEFAULT_PORT = 3870
 RUSH_STUDENTS = 2000
 RUSH_ARRIVAL_S = 10.0
 CANCEL_FRACTION = 0.1
+# The same rush again, once each, at these shares of its arrival rate (fewer students
+# over the same window): how the rush / unloaded latency ratio grows with the load the
+# two cores carry, which says whether a miss is the API's cost or the box's.
+RUSH_SHARES = (0.25, 0.5)
 # Ten sessions with room for everyone twice over: the rush measures speed; running
 # out of seats is the stampede's subject.
 RUSH_EXAMS = 10
@@ -105,6 +109,7 @@ class Plan:
     rush_arrival_s: float = RUSH_ARRIVAL_S
     cancel_fraction: float = CANCEL_FRACTION
     rush_connections: int = RUSH_CONNECTIONS
+    rush_shares: tuple[float, ...] = RUSH_SHARES
     levels: tuple[int, ...] = LEVELS
     level_warmup_s: float = LEVEL_WARMUP_S
     level_s: float = LEVEL_S
@@ -139,10 +144,13 @@ class Plan:
             redis=self.api_redis,
         )
 
-    def rush_population(self) -> Population:
-        capacity = -(-2 * self.rush_students // RUSH_EXAMS)  # room for all, twice
+    def rush_population(self, students: int | None = None) -> Population:
+        """The rush's students (by default all of them) and exams with room for all,
+        twice."""
+        students = self.rush_students if students is None else students
+        capacity = -(-2 * students // RUSH_EXAMS)
         return Population(
-            students=self.rush_students,
+            students=students,
             exams=RUSH_EXAMS,
             capacity=capacity,
             credits=RUSH_CREDITS,
@@ -168,6 +176,7 @@ def smoke(plan: Plan) -> Plan:
         rush_arrival_s=1.0,
         cancel_fraction=0.25,
         rush_connections=16,
+        rush_shares=(0.5,),
         levels=(1, 4),
         level_warmup_s=0.3,
         level_s=0.7,
@@ -315,6 +324,8 @@ class Outcome:
     quiet_before: machine.Quiet
     quiet_after: machine.Quiet | None = None
     rushes: list[RushResult] = field(default_factory=list)
+    # (share of the rush's arrival rate, its one run): see RUSH_SHARES
+    lighter_rushes: list[tuple[float, RushResult]] = field(default_factory=list)
     sweeps: list[Sweep] = field(default_factory=list)
     stampedes: list[StampedeResult] = field(default_factory=list)
     db: DbReference | None = None
@@ -325,6 +336,7 @@ class Outcome:
     @property
     def problems(self) -> list[str]:
         found = [f"rush {i + 1}: {p}" for i, r in enumerate(self.rushes) for p in r.problems]
+        found += [f"rush at {s:.0%}: {p}" for s, r in self.lighter_rushes for p in r.problems]
         found += [f"ceiling ({s.target}): {p}" for s in self.sweeps for p in s.problems]
         found += [
             f"stampede {i + 1}: {p}" for i, s in enumerate(self.stampedes) for p in s.problems
@@ -369,13 +381,18 @@ def _pinned(core: int | None) -> Iterator[None]:
 
 
 def run_rush(
-    plan: Plan, base_url: str, meter: machine.CpuMeter, seed: int, log_path: Path | None = None
+    plan: Plan,
+    base_url: str,
+    meter: machine.CpuMeter,
+    seed: int,
+    log_path: Path | None = None,
+    students: int | None = None,
 ) -> RushResult:
     from bench import load_data
     from bench.load_stats import endpoint_stats
     from bench.stats import percentiles
 
-    population = plan.rush_population()
+    population = plan.rush_population(students)
     load_data.reset(plan.database_url, plan.redis_url, population)
     since = time.time()
     meter.start()
@@ -565,7 +582,14 @@ def run(plan: Plan, progress: Callable[[str], None] = print) -> Outcome:
             for i in range(plan.repeat):
                 rush = run_rush(plan, api_url, meter, plan.seed + i, logs / "api.log")
                 outcome.rushes.append(rush)
-                progress(_rush_line(i, rush))
+                progress(_rush_line(f"rush {i + 1}", rush))
+            for share in plan.rush_shares:
+                students = max(1, round(plan.rush_students * share))
+                lighter = run_rush(
+                    plan, api_url, meter, plan.seed, logs / "api.log", students=students
+                )
+                outcome.lighter_rushes.append((share, lighter))
+                progress(_rush_line(f"rush at {share:.0%}", lighter))
             for i in range(plan.repeat):
                 for target, url in (("api", api_url), ("bare", bare_url)):
                     sweep = run_sweep(plan, target, url, meter, plan.seed + 100 * i)
@@ -590,12 +614,12 @@ def run(plan: Plan, progress: Callable[[str], None] = print) -> Outcome:
     return outcome
 
 
-def _rush_line(i: int, rush: RushResult) -> str:
+def _rush_line(label: str, rush: RushResult) -> str:
     state = "ok" if not rush.problems else "FAILED: " + "; ".join(rush.problems)
     parts = [f"{e.endpoint} p95 {e.p95_ms:.1f}" for e in rush.endpoints if e.endpoint != "all"]
     every = rush.endpoints[-1]
     return (
-        f"rush {i + 1}: {every.requests} requests in {rush.duration_s:.1f} s,"
+        f"{label}: {every.requests} requests in {rush.duration_s:.1f} s,"
         f" {every.errors} errors; {', '.join(parts)} ms; {state}"
     )
 

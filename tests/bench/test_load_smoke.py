@@ -87,6 +87,12 @@ def test_smoke_run_measures_every_part_and_reports(plan: load.Plan, tmp_path: Pa
     assert rush.checks.cancelled == cancels
     assert by_endpoint["all"].errors == 0
     assert set(rush.in_function) == set(load_client.ENDPOINTS)  # read from the server's log
+    # The same rush at half the arrival rate: half the students, all answered.
+    [(share, lighter)] = outcome.lighter_rushes
+    assert share == 0.5
+    half = round(plan.rush_students * share)
+    assert lighter.checks.active == half
+    assert {e.endpoint: e.requests for e in lighter.endpoints}["login"] == half
 
     assert [(s.target, [lv.concurrency for lv in s.levels]) for s in outcome.sweeps] == [
         ("api", list(plan.levels)),
@@ -116,6 +122,8 @@ def test_smoke_run_measures_every_part_and_reports(plan: load.Plan, tmp_path: Pa
     assert "API / bare" in text and "API / function" in text
     # Issue 16's ratios are computed from this run's own figures, not left out.
     assert "rush P95 create / unloaded P95 = **" in text
+    assert "The same rush at lower arrival rates" in text
+    assert "| 50% |" in text and "| 100% |" in text
     assert "Server CPU per booking, API / bare: **" in text and "nanx" not in text
     assert "**Problems:**" not in text
 
