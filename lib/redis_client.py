@@ -252,13 +252,14 @@ class TcpRedis(_Guarded):
 
     redis-py makes the connections (connect, TLS for rediss://, AUTH, SELECT, timeouts)
     and parses the replies (hiredis); this class sends each command on one of them
-    itself instead of through `redis.Redis` and its pool. Measured with
-    `./run bench redis-calls` (2 cores, Redis on loopback): an EVALSHA through
-    `redis.Redis.evalsha` costs ~63 us of CPU, the same bytes on a redis-py connection
-    ~30 us, a bare socket ~21 us. The client and pool layers spend the difference on
-    per-call locks, fork checks, a `can_read()` poll before every command, metrics and
-    the retry wrapper; a booking makes two such calls, so this is ~70 us of the
-    ~0.4 ms that separate the API from the bare endpoint (BENCHMARKS.md).
+    itself instead of through `redis.Redis` and its pool. `./run bench redis-calls`
+    (2 cores, Redis on loopback, three runs): the finish script costs 75-87 us of CPU
+    through `redis.Redis.evalsha`, 51-59 us through this class and 28-36 us as bare
+    socket bytes. The client and pool layers spend the difference on per-call locks,
+    fork checks, a `can_read()` poll before every command, metrics and the retry
+    wrapper; a booking makes two such calls, so this is ~50 us of the ~0.4 ms that
+    separate the API from the bare endpoint (BENCHMARKS.md). The rest of a call is the
+    loopback's kernel work, which no client avoids.
 
     What the pool did that still has to hold, and how it holds here:
     - no reply is ever left unread on a kept connection: a connection is put back
