@@ -333,32 +333,37 @@ class TcpRedis(_Guarded):
         try:
             return self._idle.pop(), True
         except IndexError:
-            return cast(_Connection, self._pool.make_connection()), False
+            return self._new_connection(), False
+
+    def _new_connection(self) -> _Connection:
+        return cast(_Connection, self._pool.make_connection())
 
     def _command(self, *words: str | int) -> object:
         """Send one command and read its reply (an error reply raises)."""
-        packed = None
-        for _ in range(2):
-            connection, reused = self._connection()
-            if packed is None:
-                packed = connection.pack_command(*words)
-            try:
-                connection.send_packed_command(packed, check_health=False)
-                reply = connection.read_response()
-            except self._error_reply:
-                self._idle.append(connection)  # the error reply was read whole
+        connection, reused = self._connection()
+        packed = connection.pack_command(*words)
+        try:
+            return self._exchange(connection, packed)
+        except self._down:
+            if not reused:
                 raise
-            except self._down:
-                connection.disconnect()
-                if reused:
-                    continue  # dropped while idle: once more, on a new connection
-                raise
-            except BaseException:
-                connection.disconnect()  # a reply may still be on its way
-                raise
-            self._idle.append(connection)
-            return reply
-        raise AssertionError("unreachable: the second attempt uses a new connection")
+        # The server dropped a connection kept idle (a restart, its idle timeout, an
+        # instance frozen for long): once more, on a new connection. Never on another
+        # idle one, which a restart has dropped as well.
+        return self._exchange(self._new_connection(), packed)
+
+    def _exchange(self, connection: _Connection, packed: list[bytes]) -> object:
+        try:
+            connection.send_packed_command(packed, check_health=False)
+            reply = connection.read_response()
+        except self._error_reply:
+            self._idle.append(connection)  # the error reply was read whole
+            raise
+        except BaseException:
+            connection.disconnect()  # a reply may still be on its way
+            raise
+        self._idle.append(connection)
+        return reply
 
     def eval(self, script: Script, keys: Sequence[str], args: Sequence[str | int]) -> Reply:
         numkeys, words = len(keys), [*keys, *_text_args(args)]

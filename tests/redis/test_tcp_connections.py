@@ -23,10 +23,12 @@ from tests.redis.faults import TcpProxy
 
 
 class LateProxy(TcpProxy):
-    """A TcpProxy that holds the server's next answer back for `late_s` seconds."""
+    """A TcpProxy that holds the server's next answer back for `late_s` seconds, and
+    every answer for `every_s`."""
 
-    def __init__(self, target: tuple[str, int]) -> None:
+    def __init__(self, target: tuple[str, int], every_s: float = 0.0) -> None:
         self.late_s = 0.0
+        self.every_s = every_s
         super().__init__(target)
 
     def handle(self, conn: socket.socket) -> None:
@@ -43,7 +45,7 @@ class LateProxy(TcpProxy):
             with contextlib.suppress(OSError):
                 while data := upstream.recv(65536):
                     late, self.late_s = self.late_s, 0.0
-                    time.sleep(late)
+                    time.sleep(late + self.every_s)
                     conn.sendall(data)
 
         for pump in (requests, answers):
@@ -78,6 +80,58 @@ def test_a_connection_dropped_while_idle_is_retried_once_on_a_new_one(
             assert client.delete(key) == 1
         finally:
             client.close()
+
+
+def _idle_connections(client: TcpRedis, proxy: LateProxy, count: int, key: str) -> None:
+    """Leave `count` idle connections in `client`: `count` calls at once, each held
+    in flight by the proxy's slow answers, so none can reuse another's connection."""
+    barrier = threading.Barrier(count)
+
+    def call() -> None:
+        barrier.wait()
+        client.get(key)
+
+    threads = [threading.Thread(target=call) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert proxy.accepted == count
+
+
+def test_a_restart_that_drops_every_idle_connection_fails_no_call(
+    redis_address: tuple[str, int], key: str
+) -> None:
+    with LateProxy(redis_address, every_s=0.05) as proxy:
+        client = _client(proxy.port)
+        try:
+            _idle_connections(client, proxy, 4, key)
+            proxy.every_s = 0.0
+            proxy.drop_connections()  # all four are gone
+            time.sleep(0.05)
+            for _ in range(6):
+                assert client.get(key) is None
+            assert not client.breaker.is_open
+        finally:
+            client.close()
+
+
+def test_redis_gone_with_several_idle_connections_is_down_not_an_error(
+    redis_address: tuple[str, int], key: str
+) -> None:
+    # Found by the torture: the retry took a second idle connection, as dead as the
+    # first, and the request answered 500.
+    proxy = LateProxy(redis_address, every_s=0.05)
+    client = _client(proxy.port)
+    try:
+        _idle_connections(client, proxy, 4, key)
+        proxy.stop()  # dropped, and nothing listens any more
+        with pytest.raises(RedisUnavailable) as caught:
+            client.get(key)
+        assert caught.value.kind == "down"
+    finally:
+        proxy.stop()
+        client.close()
 
 
 def test_a_second_failure_after_the_retry_is_unavailable(
