@@ -8,9 +8,14 @@ its own rows:
 * students `<prefix><n>` / `<prefix><n>@load.example`, n = 1..count, each holding
   `credits` Clinical Skills credits and nothing else;
 * Clinical Skills exams `LOAD-<n>`, open, starting a month ahead (one per day, so a
-  student may hold one of each), with the capacity the run asks for.
+  student may hold one of each), with the capacity the run asks for;
+* the school's past (`load_history`): HISTORY_BOOKINGS completed bookings of other
+  students on closed exams `HIST-<n>`, synced to HubSpot long ago, as production's
+  tables hold the old system's migrated bookings. No student of the run owns them and
+  no run books those exams; they are there for the planner (see HISTORY_BOOKINGS).
 
-After the run, `check()` reads the database and holds it to what must never break:
+After the run, `check()` reads the database (the run's own bookings: the history
+is left out) and holds it to what must never break:
 no exam oversold and every seat count equal to its seat-holding bookings, credits
 conserved (what the students hold now plus what their active bookings spent is what
 they were given), and every booking the client was told about exists, and vice versa.
@@ -30,6 +35,17 @@ from lib import migrations
 MOCK_TYPE = "Clinical Skills"
 EXAM_PREFIX = "LOAD-"
 EMAIL_DOMAIN = "load.example"
+# The history production's bookings table carries. A run that starts from an empty
+# table measures what production never runs: each pooled connection plans book()'s
+# look-ups (by Idempotency-Key, the one-per-day check) while the table is a page long,
+# keeps those plans (sequential scans), and scans the whole table twice per booking
+# as the run fills it. Issue 16 found it: one client's booking took 1.4 ms of database
+# time at the start and 2.6 ms after 4,800 bookings; with this history, 1.2 ms
+# throughout. 20,000 is about ten years of the school (~2,000 students a year booking
+# a few mocks each); what matters is that the planner sees a table of thousands.
+HISTORY_BOOKINGS = 20_000
+HISTORY_EXAMS = 200
+HISTORY_PREFIX = "HIST-"
 # Every table book() and cancel_booking() write, and the audit logs their triggers fill.
 # CASCADE: tables added by later migrations (the sync's) may reference them.
 TABLES = (
@@ -95,26 +111,9 @@ def reset(database_url: str, redis_url: str, population: Population) -> list[Exa
         with conn.transaction():
             conn.execute(sql.SQL("truncate {} restart identity cascade").format(_tables()))
             # Start times a month ahead and beyond: no exam starts during a run (rule 2).
-            rows = conn.execute(
-                """
-                insert into hubspot_sync.hubspot_mock_exams
-                  (hubspot_id, mock_exam_name, mock_type, exam_date, start_time, end_time,
-                   location, capacity, total_bookings, is_active)
-                select %(prefix)s || i, 'Load exam ' || i, %(type)s, d,
-                       (d + time '09:00') at time zone 'America/Toronto',
-                       (d + time '12:00') at time zone 'America/Toronto',
-                       'Mississauga', %(capacity)s, 0, 'true'
-                  from generate_series(1, %(exams)s) i,
-                       lateral (select current_date + 30 + i as d) day
-                returning id::text, hubspot_id, capacity
-                """,
-                {
-                    "prefix": EXAM_PREFIX,
-                    "type": MOCK_TYPE,
-                    "capacity": population.capacity,
-                    "exams": population.exams,
-                },
-            ).fetchall()
+            rows = _insert_exams(
+                conn, EXAM_PREFIX, population.exams, population.capacity, days_from_now=30
+            )
             conn.execute(
                 """
                 insert into hubspot_sync.hubspot_contact_credits
@@ -131,6 +130,7 @@ def reset(database_url: str, redis_url: str, population: Population) -> list[Exa
                     "students": population.students,
                 },
             )
+            load_history(conn)
         # Fresh statistics: the planner must see 100,000 students, not an empty table.
         conn.execute(
             "vacuum (analyze) hubspot_sync.hubspot_bookings, hubspot_sync.hubspot_contact_credits,"
@@ -141,6 +141,71 @@ def reset(database_url: str, redis_url: str, population: Population) -> list[Exa
         conn.execute("checkpoint")
     exams = [Exam(id=str(r[0]), hubspot_id=str(r[1]), capacity=int(r[2])) for r in rows]
     return sorted(exams, key=lambda e: int(e.hubspot_id.removeprefix(EXAM_PREFIX)))
+
+
+def _insert_exams(
+    conn: psycopg.Connection, prefix: str, count: int, capacity: int, days_from_now: int
+) -> list[tuple[str, str, int]]:
+    """Clinical Skills exams `<prefix><i>`, i = 1..count, one a day from `days_from_now`
+    days ahead onwards, or backwards from there for a negative offset (past exams,
+    closed). Their (id, hubspot_id, capacity)."""
+    rows = conn.execute(
+        """
+        insert into hubspot_sync.hubspot_mock_exams
+          (hubspot_id, mock_exam_name, mock_type, exam_date, start_time, end_time,
+           location, capacity, total_bookings, is_active)
+        select %(prefix)s || i, 'Exam ' || %(prefix)s || i, %(type)s, d,
+               (d + time '09:00') at time zone 'America/Toronto',
+               (d + time '12:00') at time zone 'America/Toronto',
+               'Mississauga', %(capacity)s, 0, %(active)s
+          from generate_series(1, %(count)s) i,
+               lateral (select current_date + %(offset)s + sign(%(offset)s)::int * i as d) day
+        returning id::text, hubspot_id, capacity
+        """,
+        {
+            "prefix": prefix,
+            "type": MOCK_TYPE,
+            "capacity": capacity,
+            "count": count,
+            "offset": days_from_now,
+            "active": "true" if days_from_now > 0 else "false",
+        },
+    ).fetchall()
+    return [(str(r[0]), str(r[1]), int(r[2])) for r in rows]
+
+
+def load_history(conn: psycopg.Connection) -> None:
+    """HISTORY_BOOKINGS completed, synced bookings of past students on HISTORY_EXAMS
+    closed exams (dates before today, `HIST-<n>`). Set-based: ~1 s a reset. The
+    caller analyzes afterwards. The exams' seat shards count active bookings only
+    (_seat_shards_deal), so these exams show 0 held; check() leaves them out."""
+    capacity = -(-HISTORY_BOOKINGS // HISTORY_EXAMS)
+    _insert_exams(conn, HISTORY_PREFIX, HISTORY_EXAMS, capacity, days_from_now=-30)
+    # Student n's booking is on exam n mod HISTORY_EXAMS + 1; synced (hubspot_id, a
+    # sync time no later than the last change), so the sync has nothing to do for it.
+    conn.execute(
+        """
+        insert into hubspot_sync.hubspot_bookings
+          (hubspot_id, booking_id, associated_mock_exam, associated_contact_id, student_id,
+           name, student_email, is_active, booking_status, attendance, exam_date,
+           dominant_hand, token_used, start_time, end_time, idempotency_key, mock_type,
+           created_at, updated_at, hubspot_last_sync_at)
+        select 'HB' || n, 'HIST-' || n, e.hubspot_id, 'HC' || n, 'P' || n,
+               'Past Student ' || n, 'p' || n || '@' || %(domain)s, 'Completed', 'Completed',
+               'Yes', e.exam_date, 'right', 'Clinical Skills Token', e.start_time,
+               e.end_time, 'history-' || n, e.mock_type, e.exam_date - 20, e.exam_date,
+               e.exam_date + 1
+          from generate_series(1, %(bookings)s) n
+          join hubspot_sync.hubspot_mock_exams e
+            on e.hubspot_id = %(prefix)s || (n %% %(exams)s + 1)
+        """,
+        {
+            "prefix": HISTORY_PREFIX,
+            "domain": EMAIL_DOMAIN,
+            "bookings": HISTORY_BOOKINGS,
+            "exams": HISTORY_EXAMS,
+        },
+    )
 
 
 def _tables() -> sql.Composed:
@@ -172,7 +237,7 @@ class Checks:
     credits_given: int
     credits_held: int  # now
     credits_spent: int  # by the active bookings (each spent one)
-    bookings: int  # rows in hubspot_bookings (active and cancelled)
+    bookings: int  # the run's rows in hubspot_bookings (active and cancelled; no history)
     active: int
     cancelled: int
     unanswered: int  # bookings in the database the client was never told about
@@ -214,6 +279,7 @@ def check(database_url: str, population: Population, answered: Collection[str]) 
                      count(b.id) filter (where b.is_active in ('Active', 'Completed')) as holding
                 from hubspot_sync.hubspot_mock_exams e
                 left join hubspot_sync.hubspot_bookings b on b.associated_mock_exam = e.hubspot_id
+               where e.hubspot_id not like %(history)s
                group by e.id)
             select
               (select count(*) from held where holding > capacity or counted > capacity),
@@ -226,10 +292,16 @@ def check(database_url: str, population: Population, answered: Collection[str]) 
                 where is_active = 'Active' and token_used <> 'Admin Override'),
               (select count(*) from hubspot_sync.hubspot_bookings where is_active = 'Active'),
               (select count(*) from hubspot_sync.hubspot_bookings where is_active = 'Cancelled')
-            """
+            """,
+            {"history": HISTORY_PREFIX + "%"},
         ).fetchone()
         ids = {
-            str(r[0]) for r in conn.execute("select id::text from hubspot_sync.hubspot_bookings")
+            str(r[0])
+            for r in conn.execute(
+                "select id::text from hubspot_sync.hubspot_bookings"
+                " where associated_mock_exam not like %s",
+                (HISTORY_PREFIX + "%",),
+            )
         }
     assert row is not None
     oversold, mismatches, negative, held, spent, active, cancelled = (int(v) for v in row)

@@ -162,6 +162,47 @@ def test_checks_catch_oversold_unpaid_and_unanswered_bookings(
     assert any("credits not conserved" in p for p in problems), problems
 
 
+def _idempotency_lookup_plan(conn: psycopg.Connection) -> str:
+    """How a session that has run book() a few times finds a booking by its key: the
+    generic plan a plpgsql function keeps for its session."""
+    conn.execute("set plan_cache_mode = force_generic_plan")
+    conn.execute(
+        "prepare by_key(text) as"
+        " select * from hubspot_sync.hubspot_bookings where idempotency_key = $1"
+    )
+    rows = conn.execute("explain execute by_key('k')").fetchall()
+    conn.execute("deallocate by_key")
+    return "\n".join(str(r[0]) for r in rows)
+
+
+def test_reset_loads_a_history_the_checks_leave_out_and_the_planner_indexes(
+    plan: load.Plan, scratch: str
+) -> None:
+    """The school's past bookings are loaded (synced, on closed exams), a run's checks
+    see none of them, and with them the planner looks a key up by index. Negative
+    control: the same database without the history plans a sequential scan, the cost
+    that grew with every booking of a run (bench/load_data.py, HISTORY_BOOKINGS)."""
+    population = Population(students=3, exams=1, capacity=1)
+    load_data.reset(scratch, plan.redis_url, population)
+    with psycopg.connect(scratch, autocommit=True) as conn:
+        row = conn.execute(
+            "select count(*), count(*) filter (where hubspot_last_sync_at is null),"
+            " count(distinct associated_mock_exam)"
+            " from hubspot_sync.hubspot_bookings where associated_mock_exam like 'HIST-%'"
+        ).fetchone()
+        assert row == (load_data.HISTORY_BOOKINGS, 0, load_data.HISTORY_EXAMS)
+        # Nothing for the sync to send, nothing a student of the run could book.
+        pending = conn.execute("select hubspot_sync.sync_pending_counts(false)").fetchone()
+        assert pending is not None and pending[0]["bookings"] == 0, pending
+        assert load_data.check(scratch, population, ()).problems == []
+        assert load_data.check(scratch, population, ()).bookings == 0
+        assert "Index Scan" in _idempotency_lookup_plan(conn)
+
+        conn.execute("truncate hubspot_sync.hubspot_bookings cascade")
+        conn.execute("vacuum (analyze) hubspot_sync.hubspot_bookings")
+        assert "Seq Scan" in _idempotency_lookup_plan(conn)
+
+
 def test_a_server_that_does_not_answer_is_reported() -> None:
     """Negative control: the generator records unanswered requests as such (status 0)
     rather than dropping them, and the rush's verdict counts them."""
