@@ -447,10 +447,10 @@ def invariant_violations(conn: psycopg.Connection, plan: Plan, audit: bool) -> l
              cross join lateral hubspot_sync._seat_state(e) st
              left join (select associated_mock_exam, count(*) as held
                           from hubspot_sync.hubspot_bookings
-                         where is_active in ('Active', 'Completed')
+                         where is_active = 'Active'
                          group by associated_mock_exam) b
                on b.associated_mock_exam = e.hubspot_id
-            where st.booked <> coalesce(b.held, 0) and e.hubspot_id not like %(history)s),
+            where st.booked <> coalesce(b.held, 0)),
           (select count(*) from hubspot_sync.hubspot_contact_credits
             where least(sj_credits, cs_credits, sjmini_credits, mock_discussion_token,
                         shared_mock_credits) < 0),
@@ -459,7 +459,6 @@ def invariant_violations(conn: psycopg.Connection, plan: Plan, audit: bool) -> l
             where associated_mock_exam not like %(history)s),
           (select count(*) from hubspot_sync.supabase_audit_log)
         """,
-        # The history's exams hold completed bookings, which seat shards do not count.
         {"history": load_data.HISTORY_PREFIX + "%"},
     ).fetchone()
     assert row is not None

@@ -177,8 +177,8 @@ def _insert_exams(
 def load_history(conn: psycopg.Connection) -> None:
     """HISTORY_BOOKINGS completed, synced bookings of past students on HISTORY_EXAMS
     closed exams (dates before today, `HIST-<n>`). Set-based: ~1 s a reset. The
-    caller analyzes afterwards. The exams' seat shards count active bookings only
-    (_seat_shards_deal), so these exams show 0 held; check() leaves them out."""
+    caller analyzes afterwards. A completed booking holds no seat, so these exams show
+    0 held, as check() finds them."""
     capacity = -(-HISTORY_BOOKINGS // HISTORY_EXAMS)
     _insert_exams(conn, HISTORY_PREFIX, HISTORY_EXAMS, capacity, days_from_now=-30)
     # Student n's booking is on exam n mod HISTORY_EXAMS + 1; synced (hubspot_id, a
@@ -276,10 +276,10 @@ def check(database_url: str, population: Population, answered: Collection[str]) 
             """
             with held as (
               select e.hubspot_id, e.capacity, (hubspot_sync._seat_state(e)).booked as counted,
-                     count(b.id) filter (where b.is_active in ('Active', 'Completed')) as holding
+                     -- Active only: a Completed booking holds no seat (20251203000900).
+                     count(b.id) filter (where b.is_active = 'Active') as holding
                 from hubspot_sync.hubspot_mock_exams e
                 left join hubspot_sync.hubspot_bookings b on b.associated_mock_exam = e.hubspot_id
-               where e.hubspot_id not like %(history)s
                group by e.id)
             select
               (select count(*) from held where holding > capacity or counted > capacity),
@@ -292,8 +292,7 @@ def check(database_url: str, population: Population, answered: Collection[str]) 
                 where is_active = 'Active' and token_used <> 'Admin Override'),
               (select count(*) from hubspot_sync.hubspot_bookings where is_active = 'Active'),
               (select count(*) from hubspot_sync.hubspot_bookings where is_active = 'Cancelled')
-            """,
-            {"history": HISTORY_PREFIX + "%"},
+            """
         ).fetchone()
         ids = {
             str(r[0])

@@ -136,9 +136,9 @@ def test_smoke_run_measures_every_part_and_reports(plan: load.Plan, tmp_path: Pa
 def test_checks_catch_oversold_unpaid_and_unanswered_bookings(
     plan: load.Plan, scratch: str
 ) -> None:
-    """Negative control: a correct booking passes; an exam over capacity, a credit
-    appearing from nowhere, a booking nobody was told about and one the client was
-    told about that does not exist are each reported."""
+    """Negative control: a correct booking passes; an exam over capacity, a seat held
+    by a completed booking, a credit appearing from nowhere, a booking nobody was told
+    about and one the client was told about that does not exist are each reported."""
     population = Population(students=3, exams=1, capacity=1)
     [exam] = load_data.reset(scratch, plan.redis_url, population)
     with psycopg.connect(scratch, autocommit=True) as conn:
@@ -154,6 +154,13 @@ def test_checks_catch_oversold_unpaid_and_unanswered_bookings(
         assert any("never answered" in p for p in load_data.check(scratch, population, ()).problems)
         phantom = load_data.check(scratch, population, {booking, str(uuid.uuid4())})
         assert any("not in the database" in p for p in phantom.problems)
+
+        # A Completed booking holds no seat (20251203000900): marked so behind book()'s
+        # back, the seat it still holds is a count that differs from the bookings.
+        conn.execute("update hubspot_sync.hubspot_bookings set is_active = 'Completed'")
+        completed = load_data.check(scratch, population, {booking}).problems
+        assert any("seat counts differ" in p for p in completed), completed
+        conn.execute("update hubspot_sync.hubspot_bookings set is_active = 'Active'")
 
         conn.execute("update hubspot_sync.hubspot_mock_exams set capacity = 0")
         conn.execute("update hubspot_sync.hubspot_contact_credits set cs_credits = cs_credits + 1")
