@@ -8,7 +8,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from bench import load_data, report
+from bench import report
 from bench.quiet import (
     OTHER_ACTIVE_BACKENDS_TOLERATED,
     OTHER_CPU_TOLERATED_CORES,
@@ -99,7 +99,7 @@ def render(outcome: Outcome, command: str) -> str:
         f" warm-up, from the same freshly loaded state ({plan.student_pool:,} students with"
         f" one Clinical Skills credit each; one hot exam and {plan.spread_exams} others,"
         " capacity never reached; the school's past as production holds it,"
-        f" {load_data.HISTORY_BOOKINGS:,} completed bookings on closed exams).{repeats}"
+        f" {plan.history_bookings:,} completed bookings on closed exams).{repeats}"
         " A run during which the server's other"
         f" databases ran over {OTHER_TRANSACTIONS_TOLERATED} transactions or kept over"
         f" {OTHER_ACTIVE_BACKENDS_TOLERATED} backends busy on average, or other processes"

@@ -122,6 +122,7 @@ class Plan:
     students: int | None = None  # None: STUDENTS_PER_SECOND x (warm-up + duration)
     repeat: int = 1  # runs per combination; the median by bookings/s is reported
     require_quiet: bool = True  # re-run, then fail, runs that shared the server
+    history_bookings: int = load_data.HISTORY_BOOKINGS  # the school's past, per reset
     cores: int = field(default_factory=lambda: os.cpu_count() or 1)
 
     @property
@@ -275,7 +276,7 @@ def reset(conn: psycopg.Connection, plan: Plan, audit: bool) -> None:
         # The school's past, as in the HTTP benchmark (bench/load_data.py): an empty
         # bookings table would have book() planned on it, sequential scans that grow
         # with every booking of the run. Loaded with the triggers off: no audit rows.
-        load_data.load_history(conn)
+        load_data.load_history(conn, plan.history_bookings)
         conn.execute("alter sequence public.bench_student_seq restart")
         # The load ran with the triggers off, so the exams' seat shards are dealt here
         # (while the audit trigger is still off: the load is not a change to log).
@@ -719,6 +720,7 @@ def smoke(plan: Plan) -> Plan:
         warmup_s=1,
         repeat=1,
         require_quiet=False,
+        history_bookings=load_data.SMOKE_HISTORY_BOOKINGS,
     )
 
 

@@ -41,7 +41,7 @@ import psycopg
 
 from bench import cold_start, db_throughput, load_client, machine, report, servers
 from bench.load_client import StudentPool
-from bench.load_data import Checks, Population
+from bench.load_data import HISTORY_BOOKINGS, SMOKE_HISTORY_BOOKINGS, Checks, Population
 from bench.load_stats import EndpointStats, Level
 
 NAME = "load"
@@ -125,6 +125,7 @@ class Plan:
     repeat: int = DEFAULT_REPEAT
     quiet_wait_s: float = QUIET_WAIT_S
     client_cpu: int | None = None  # pin the load generator to this core
+    history_bookings: int = HISTORY_BOOKINGS  # the school's past, loaded before each run
     # An experiment, never the report's figures: the API without Redis (servers.Setup).
     api_redis: bool = True
     seed: int = SEED
@@ -155,16 +156,27 @@ class Plan:
             capacity=capacity,
             credits=RUSH_CREDITS,
             prefix="R",
+            history=self.history_bookings,
         )
 
     def level_population(self) -> Population:
         students = max(100, round(STUDENTS_PER_S * (self.level_warmup_s + self.level_s)))
         exams = 1 if self.scenario == "hot" else self.spread_exams
-        return Population(students=students, exams=exams, capacity=students, prefix="C")
+        return Population(
+            students=students,
+            exams=exams,
+            capacity=students,
+            prefix="C",
+            history=self.history_bookings,
+        )
 
     def stampede_population(self) -> Population:
         return Population(
-            students=self.stampede_creates, exams=1, capacity=self.stampede_seats, prefix="S"
+            students=self.stampede_creates,
+            exams=1,
+            capacity=self.stampede_seats,
+            prefix="S",
+            history=self.history_bookings,
         )
 
 
@@ -188,6 +200,7 @@ def smoke(plan: Plan) -> Plan:
         db_warmup_s=0,
         cold_start_runs=1,
         cold_start_functions=("api/health.py",),
+        history_bookings=SMOKE_HISTORY_BOOKINGS,
         repeat=1,
         quiet_wait_s=0.0,
         smoke=True,
@@ -503,7 +516,12 @@ def _warm(plan: Plan, api_url: str, bare_url: str) -> None:
     """Each server thread imports and connects before anything is measured."""
     from bench import load_data
 
-    population = Population(students=plan.workers * plan.threads * 2, exams=1, capacity=1000)
+    population = Population(
+        students=plan.workers * plan.threads * 2,
+        exams=1,
+        capacity=1000,
+        history=plan.history_bookings,
+    )
     [exam] = load_data.reset(plan.database_url, plan.redis_url, population)
     n = population.students
     asyncio.run(load_client.warm(api_url, population, exam.id, n, full_api=True))

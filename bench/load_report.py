@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench import load_data, report
+from bench import report
 from bench.load_stats import CEILING_P95_MS, Level, median_by
 
 if TYPE_CHECKING:
@@ -126,7 +126,7 @@ def _setup(outcome: Outcome, command: str) -> list[str]:
         f"- PostgreSQL {outcome.server_version} and Redis at 127.0.0.1 (the machine's own"
         " servers), a scratch database and a Redis database of the benchmark's own, emptied"
         " and reloaded before every run, with the school's past as production holds it"
-        f" ({load_data.HISTORY_BOOKINGS:,} completed bookings on closed exams, which the"
+        f" ({plan.history_bookings:,} completed bookings on closed exams, which the"
         " checks leave out); audit trigger on, as in production.",
         "- CPU figures (in cores, read from /proc): `api` / `bare` are the gunicorn"
         " processes, `postgres` every process of the PostgreSQL server (sessions of other"

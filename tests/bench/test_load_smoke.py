@@ -139,7 +139,9 @@ def test_checks_catch_oversold_unpaid_and_unanswered_bookings(
     """Negative control: a correct booking passes; an exam over capacity, a seat held
     by a completed booking, a credit appearing from nowhere, a booking nobody was told
     about and one the client was told about that does not exist are each reported."""
-    population = Population(students=3, exams=1, capacity=1)
+    population = Population(
+        students=3, exams=1, capacity=1, history=load_data.SMOKE_HISTORY_BOOKINGS
+    )
     [exam] = load_data.reset(scratch, plan.redis_url, population)
     with psycopg.connect(scratch, autocommit=True) as conn:
         row = conn.execute(
@@ -189,7 +191,7 @@ def test_reset_loads_a_history_the_checks_leave_out_and_the_planner_indexes(
     see none of them, and with them the planner looks a key up by index. Negative
     control: the same database without the history plans a sequential scan, the cost
     that grew with every booking of a run (bench/load_data.py, HISTORY_BOOKINGS)."""
-    population = Population(students=3, exams=1, capacity=1)
+    population = Population(students=3, exams=1, capacity=1, history=load_data.HISTORY_BOOKINGS)
     load_data.reset(scratch, plan.redis_url, population)
     with psycopg.connect(scratch, autocommit=True) as conn:
         row = conn.execute(
@@ -216,7 +218,9 @@ def test_a_server_that_does_not_answer_is_reported() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])  # closed again: nothing listens there
-    population = Population(students=3, exams=1, capacity=3)
+    population = Population(
+        students=3, exams=1, capacity=3, history=load_data.SMOKE_HISTORY_BOOKINGS
+    )
     run = asyncio.run(
         load_client.rush(f"http://127.0.0.1:{port}", population, 0.1, 0.0, seed=1, connections=4)
     )
