@@ -407,8 +407,7 @@ def _other_transactions(conn: psycopg.Connection, database: str) -> int:
 def _booking_count(conn: psycopg.Connection) -> int:
     """The bookings written since the reset: the history left out."""
     row = conn.execute(
-        "select count(*) from hubspot_sync.hubspot_bookings where associated_mock_exam not like %s",
-        (load_data.HISTORY_PREFIX + "%",),
+        f"select count(*) from hubspot_sync.hubspot_bookings where {load_data.RUN_BOOKING}"
     ).fetchone()
     return int(row[0]) if row else 0
 
@@ -442,7 +441,7 @@ def invariant_violations(conn: psycopg.Connection, plan: Plan, audit: bool) -> l
     bookings, no credit is negative, each booking spent exactly one credit, and the
     audit log has one row per change (none with the trigger off)."""
     row = conn.execute(
-        """
+        f"""
         select
           (select count(*) from hubspot_sync.hubspot_mock_exams e
              cross join lateral hubspot_sync._seat_state(e) st
@@ -456,11 +455,9 @@ def invariant_violations(conn: psycopg.Connection, plan: Plan, audit: bool) -> l
             where least(sj_credits, cs_credits, sjmini_credits, mock_discussion_token,
                         shared_mock_credits) < 0),
           (select coalesce(sum(cs_credits), 0) from hubspot_sync.hubspot_contact_credits),
-          (select count(*) from hubspot_sync.hubspot_bookings
-            where associated_mock_exam not like %(history)s),
+          (select count(*) from hubspot_sync.hubspot_bookings where {load_data.RUN_BOOKING}),
           (select count(*) from hubspot_sync.supabase_audit_log)
-        """,
-        {"history": load_data.HISTORY_PREFIX + "%"},
+        """
     ).fetchone()
     assert row is not None
     seat_mismatches, negative, credits_left, bookings, audit_rows = (int(v) for v in row)

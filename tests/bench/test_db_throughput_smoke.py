@@ -20,9 +20,6 @@ from bench import db_report, db_throughput, load_data, pgbench
 from bench.db_throughput import Plan
 from bench.stats import Percentiles
 
-# The school's past bookings, loaded by every reset (bench/load_data.py).
-HISTORY = load_data.HISTORY_PREFIX + "%"
-
 
 @pytest.fixture
 def plan(pg_admin_url: str) -> Iterator[Plan]:
@@ -56,15 +53,14 @@ def test_smoke_run_measures_real_bookings_and_reports(plan: Plan) -> None:
     # counted on the exam booked.
     with psycopg.connect(plan.database_url, autocommit=True) as conn:
         row = conn.execute(
-            """
+            f"""
             select count(*), count(distinct student_id), count(*) filter (where is_active = 'Active'),
                    (select sum(held) from hubspot_sync.exam_seat_shards),
                    (select count(*) from hubspot_sync.hubspot_contact_credits where cs_credits = 0),
                    (select last_value from public.bench_student_seq)
               from hubspot_sync.hubspot_bookings
-             where associated_mock_exam not like %s
-            """,
-            (HISTORY,),
+             where {load_data.RUN_BOOKING}
+            """
         ).fetchone()
     assert row is not None
     bookings, students, active, seats, spent, calls = row
@@ -135,9 +131,7 @@ def test_calls_that_book_nothing_are_reported(plan: Plan) -> None:
 
         def bookings() -> int:
             row = conn.execute(
-                "select count(*) from hubspot_sync.hubspot_bookings"
-                " where associated_mock_exam not like %s",
-                (HISTORY,),
+                f"select count(*) from hubspot_sync.hubspot_bookings where {load_data.RUN_BOOKING}"
             ).fetchone()
             assert row is not None
             return int(row[0])

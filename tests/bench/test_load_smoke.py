@@ -203,8 +203,9 @@ def test_reset_loads_a_history_the_checks_leave_out_and_the_planner_indexes(
         # Nothing for the sync to send, nothing a student of the run could book.
         pending = conn.execute("select hubspot_sync.sync_pending_counts(false)").fetchone()
         assert pending is not None and pending[0]["bookings"] == 0, pending
-        assert load_data.check(scratch, population, ()).problems == []
-        assert load_data.check(scratch, population, ()).bookings == 0
+        checks = load_data.check(scratch, population, ())
+        assert checks.problems == []
+        assert checks.bookings == 0
         assert "Index Scan" in _idempotency_lookup_plan(conn)
 
         conn.execute("truncate hubspot_sync.hubspot_bookings cascade")
