@@ -10,9 +10,9 @@ import argparse
 import sys
 from types import ModuleType
 
-from bench import cold_start, db_throughput, load, redis_calls, sync
+from bench import cold_start, db_throughput, load, path_cpu, redis_calls, sync
 
-BENCHMARKS: tuple[ModuleType, ...] = (db_throughput, cold_start, load, sync, redis_calls)
+BENCHMARKS: tuple[ModuleType, ...] = (db_throughput, cold_start, load, sync, redis_calls, path_cpu)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,10 +25,7 @@ from bench import load, load_client, load_data, load_report, load_stats, machine
 from bench.load_client import Sample
 from bench.load_data import Population
 from local.server import port_in_use
-
-# A Redis database of the smoke run's own: the benchmark empties it (FLUSHDB), so it
-# must never be the one the rest of the suite uses.
-SMOKE_REDIS_DB = 13
+from tests.bench.scratch import redis_db
 
 
 def _free_port_pair() -> int:
@@ -42,18 +39,13 @@ def _free_port_pair() -> int:
     raise RuntimeError("no two adjacent free ports")
 
 
-def _redis_db(redis_url: str, db: int) -> str:
-    base, _, _ = redis_url.rstrip("/").rpartition("/")
-    return f"{base}/{db}" if base.startswith("redis") and "://" in base else f"{redis_url}/{db}"
-
-
 @pytest.fixture
 def plan(pg_admin_url: str, redis_url: str) -> load.Plan:
     return load.smoke(
         load.Plan(
             admin_url=pg_admin_url,
             database=f"bench_load_test_{uuid.uuid4().hex[:12]}",
-            redis_url=_redis_db(redis_url, SMOKE_REDIS_DB),
+            redis_url=redis_db(redis_url),
             port=_free_port_pair(),
         )
     )
