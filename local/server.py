@@ -78,6 +78,9 @@ START_TIMEOUT_S = 30.0
 # stop(): the graceful window above plus margin before the child is killed.
 STOP_TIMEOUT_S = GRACEFUL_TIMEOUT_S + 5.0
 POLL_INTERVAL_S = 0.05
+# Router._resolve's memory of paths: far more than the static routes, small enough that
+# a scan of junk paths cannot grow a worker (the cache starts over when full).
+RESOLVED_PATHS_KEPT = 1024
 # Vercel's largest request header (beyond it, its REQUEST_HEADER_TOO_LARGE).
 VERCEL_HEADER_BYTES = 16 * 1024
 
@@ -333,6 +336,12 @@ class Router:
         self.trust_forwarded = trust_forwarded
         self.routes = discover_routes(api_dir)
         self._functions = {route.segments: _Function(route) for route in self.routes}
+        # Path -> what resolve() said. Matching walks every route (~11 us a request,
+        # measured with `./run bench path-cpu`); in production Vercel's edge routes, so
+        # none of that is the functions' own cost, which the load benchmark measures.
+        # Bounded: dynamic paths (booking ids) and junk are endless. The params dicts
+        # are shared between requests: read them, never change them.
+        self._resolved: dict[tuple[str, bool], tuple[Route, dict[str, str]] | None] = {}
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = str(environ.get("PATH_INFO") or "/")
@@ -347,9 +356,7 @@ class Router:
         # PEP 3333 servers do; gunicorn keeps it in RAW_URI. Without it (wsgiref, tests)
         # the decoded path is all there is.
         raw = _raw_path(environ)
-        found = (
-            resolve(self.routes, path, encoded=False) if raw is None else resolve(self.routes, raw)
-        )
+        found = self._resolve(path if raw is None else raw, encoded=raw is not None)
         if found is None:
             status, headers, body = _json_error(
                 environ, "404 Not Found", "NOT_FOUND", f"No API endpoint at {path}"
@@ -392,6 +399,18 @@ class Router:
             # re-raises and drops the connection rather than sending a second status.
             start_response(status, headers, sys.exc_info())
             return [body]
+
+    def _resolve(self, path: str, *, encoded: bool) -> tuple[Route, dict[str, str]] | None:
+        key = (path, encoded)
+        try:
+            return self._resolved[key]
+        except KeyError:
+            pass
+        found = resolve(self.routes, path, encoded=encoded)
+        if len(self._resolved) >= RESOLVED_PATHS_KEPT:
+            self._resolved.clear()  # threads may race here: at worst a path resolves twice
+        self._resolved[key] = found
+        return found
 
     def _static(
         self, environ: WSGIEnvironment, start_response: StartResponse, path: str

@@ -260,6 +260,24 @@ def test_functions_get_the_path_as_sent_when_the_server_kept_it(app: server.Rout
     assert static_wins["file"] == "api/bookings/list.py"
 
 
+def test_a_remembered_path_routes_as_the_first_time(app: server.Router) -> None:
+    # The same text as sent (encoded) and as decoded by a server routes differently;
+    # the router's memory of resolved paths must keep the two apart.
+    for _ in range(2):
+        as_sent = call(app, "/api/bookings/x", raw_uri="/api/bookings/a%2Fb").json()
+        assert parse_qs(as_sent["query"]) == {"id": ["a/b"]}
+        decoded = call(app, "/api/bookings/a%2Fb").json()
+        assert parse_qs(decoded["query"]) == {"id": ["a%2Fb"]}
+        assert call(app, "/api/nowhere/at/all").status == 404
+
+
+def test_the_memory_of_paths_stays_bounded(app: server.Router) -> None:
+    for n in range(server.RESOLVED_PATHS_KEPT + 10):
+        assert parse_qs(call(app, f"/api/bookings/{n}").json()["query"]) == {"id": [str(n)]}
+        assert len(app._resolved) <= server.RESOLVED_PATHS_KEPT
+    assert call(app, "/api/bookings/list").json()["file"] == "api/bookings/list.py"
+
+
 @pytest.mark.parametrize(
     ("path", "file"),
     [
