@@ -24,9 +24,9 @@ server CPU per booking any API doing that work could show against the bare endpo
 Every booking is a new student's on one of 500 exams, from freshly loaded data in the
 scratch database `bench_path` (with the school's history, as `bench load`); every
 answer must be 201 and every booking must be in the database, or the run fails.
-It prints; it writes nothing to BENCHMARKS.md.
+It prints the figures; `--report` also writes its section of BENCHMARKS.md.
 
-    ./run bench path-cpu [--calls 1000] [--rounds 3]
+    ./run bench path-cpu [--calls 1000] [--rounds 3] [--report]
 """
 
 from __future__ import annotations
@@ -316,26 +316,74 @@ def _bookings(database_url: str) -> int:
     return int(row[0]) if row else 0
 
 
-def render(result: Result) -> str:
+def render(result: Result, calls: int) -> str:
+    """The figures, and a reading drawn from them (a re-run cannot leave a stale one)."""
+    from bench import report
+
+    bare = result.bare
+    by_label = {f.way.label: f for f in result.figures}
     rows = [
-        "| way | CPU us per booking | range | / bare | wall us per booking |",
-        "|---|---:|---:|---:|---:|",
+        [
+            f.way.label,
+            f"{f.cpu:.0f}",
+            f"{min(f.cpu_us):.0f}-{max(f.cpu_us):.0f}",
+            f"{f.cpu / bare:.2f}x",
+            f"{f.wall:.0f}",
+        ]
+        for f in result.figures
     ]
-    for f in result.figures:
-        rows.append(
-            f"| {f.way.label} | {f.cpu:.0f} | {min(f.cpu_us):.0f}-{max(f.cpu_us):.0f}"
-            f" | {f.cpu / result.bare:.2f}x | {f.wall:.0f} |"
-        )
+    table = report.markdown_table(
+        ["way", "CPU us per booking", "range", "/ bare", "wall us per booking"], rows
+    )
     floor = result.floor_us
-    rows += [
+    lines = [
+        f"- {len(result.figures[0].cpu_us)} rounds of {calls:,} bookings per way (after"
+        f" {WARM_UP} unmeasured), each round in a fresh interpreter; median and range of"
+        f" the rounds. {result.bookings:,} bookings written, every answer 201, every one"
+        " in the database.",
         "",
-        f"- Floor of the API's required work beyond the bare call: 2 Redis exchanges on a"
-        f" bare socket (2 x {result.redis_floor_us:.1f} us) + one log line written"
-        f" ({result.log_write_us:.1f} us) = {floor - result.bare:.0f} us.",
-        f"- Bare + that floor: {floor:.0f} us, {floor / result.bare:.2f}x the bare endpoint.",
-        f"- Bookings written and checked: {result.bookings:,}, every answer 201.",
+        table,
+        "",
+        f"- The floor of the work the function must do beyond the bare call: two Redis"
+        f" exchanges on a bare socket (2 x {result.redis_floor_us:.1f} us) and one log"
+        f" line written ({result.log_write_us:.1f} us), {floor - bare:.0f} us. Bare plus"
+        f" that floor: {floor:.0f} us, **{floor / bare:.2f}x** the bare endpoint.",
     ]
-    return "\n".join(rows)
+    plain, full = by_label.get("function, no Redis"), by_label.get("function")
+    if plain is not None and full is not None:
+        lines.append(
+            f"- The function costs {plain.cpu - bare:.0f} us more than the bare endpoint"
+            f" without Redis (request parsing and validation, the envelope, the log line"
+            f" through `logging`, the statement timeout and call deadline) and"
+            f" {full.cpu - plain.cpu:.0f} us more with its two Redis exchanges, whose"
+            f" floor is {2 * result.redis_floor_us:.0f} us."
+        )
+    return "\n".join(lines)
+
+
+def report_section(result: Result, calls: int) -> str:
+    import platform
+
+    from bench import report
+
+    version = report.source_version("bench", "lib", "api", "local")
+    return "\n".join(
+        [
+            "## CPU per booking on one thread (no HTTP, no load)",
+            "",
+            f"`./run bench {NAME} --report --calls {calls}`, measured"
+            f" {time.strftime('%Y-%m-%d')} on {version}.",
+            "",
+            f"- Machine: {report.machine().describe()}; Python"
+            f" {platform.python_version()}; PostgreSQL and Redis of this machine, on"
+            " loopback.",
+            "- What it is: the WSGI apps called in-process on one thread, one booking after"
+            " another, thread CPU (user + system) per booking. The load section compares"
+            " CPU per booking under load on shared cores; this shows where it goes without"
+            " the load.",
+            render(result, calls),
+        ]
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -352,6 +400,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--calls", type=int, default=1000, help="measured bookings per round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of every way")
+    parser.add_argument("--report", action="store_true", help="write its BENCHMARKS.md section")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -360,7 +409,12 @@ def main(args: argparse.Namespace) -> int:
     result = measure(
         args.database_url, args.redis_url, args.calls, args.rounds, ROOT / ".local/bench-logs"
     )
-    print(render(result))
+    print(render(result, args.calls))
+    if args.report:
+        from bench import report
+
+        report.update_section(report.BENCHMARKS_PATH, NAME, report_section(result, args.calls))
+        print(f"\nwritten to {report.BENCHMARKS_PATH.relative_to(ROOT)}")
     return 0
 
 

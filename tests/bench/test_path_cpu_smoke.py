@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from bench import load_data, path_cpu
+from bench import load_data, path_cpu, report
 from tests.bench.scratch import redis_db
 
 CALLS = 5
@@ -52,12 +52,20 @@ def test_every_way_books_for_real_and_nothing_is_left(
     booked = [line for line in lines if '"route":"bookings.create"' in line]
     assert len(booked) == 3 * (path_cpu.WARM_UP + CALLS)
     assert all('"status":201' in line for line in booked)
-    table = path_cpu.render(result).splitlines()
-    assert table[0].startswith("| way | CPU us per booking |")
-    assert [row.split(" | ")[0].lstrip("| ") for row in table[2:6]] == [
+    assert not _exists(pg_admin_url, database)
+    # The report: one row per way in order, the floor and the reading from the figures.
+    text = path_cpu.report_section(result, CALLS)
+    lines = text.splitlines()
+    head = lines.index("| way | CPU us per booking | range | / bare | wall us per booking |")
+    assert [row.split(" | ")[0].lstrip("| ") for row in lines[head + 2 : head + 6]] == [
         w.label for w in path_cpu.WAYS
     ]
-    assert not _exists(pg_admin_url, database)
+    assert f"{result.floor_us / result.bare:.2f}x** the bare endpoint" in text
+    plain = result.figures[1].cpu - result.bare
+    assert f"costs {plain:.0f} us more than the bare endpoint without Redis" in text
+    report_file = tmp_path / "BENCHMARKS.md"
+    report.update_section(report_file, path_cpu.NAME, text)
+    assert "<!-- bench:path-cpu:start -->" in report_file.read_text()
 
 
 def test_a_run_whose_bookings_are_refused_fails_and_drops_its_database(
