@@ -499,6 +499,8 @@ def _reading(outcome: Outcome) -> list[str]:
         "",
         f"- Server CPU per booking, API / bare: **{ratio:.1f}x** (target <= {CPU_RATIO:g}x:"
         f" {_verdict(ratio <= CPU_RATIO)}).",
+        "- Where that CPU goes without the load, part by part, and the floor of the work the"
+        " API must do beyond the bare call: the section of `./run bench path-cpu --report`.",
         f"- {BEFORE_ISSUE_16}",
     ]
 
