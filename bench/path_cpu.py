@@ -371,7 +371,8 @@ def report_section(result: Result, calls: int) -> str:
         [
             "## CPU per booking on one thread (no HTTP, no load)",
             "",
-            f"`./run bench {NAME} --report --calls {calls}`, measured"
+            f"`./run bench {NAME} --report --calls {calls}"
+            f" --rounds {len(result.figures[0].cpu_us)}`, measured"
             f" {time.strftime('%Y-%m-%d')} on {version}.",
             "",
             f"- Machine: {report.machine().describe()}; Python"
