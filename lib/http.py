@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
 
     from pydantic import BaseModel
+    from pydantic_core import ErrorDetails
 
 logger = logging.getLogger("api")
 
@@ -212,7 +213,7 @@ def validate[M: BaseModel](model: type[M], data: Mapping[str, Any]) -> M:
         details = [
             {
                 "field": ".".join(str(part) for part in err["loc"]) or "body",
-                "message": err["msg"],
+                "message": _message(err),
             }
             for err in exc.errors(include_url=False, include_input=False)
         ]
@@ -222,6 +223,20 @@ def validate[M: BaseModel](model: type[M], data: Mapping[str, Any]) -> M:
         )
         error.details = details
         raise error from None
+
+
+def _message(error: ErrorDetails) -> str:
+    """pydantic's message in words a student can act on: a pattern mismatch quotes the
+    regular expression, so it says what the pattern asks for instead (lib/models.py);
+    our own validators' ValueErrors lose pydantic's "Value error, " prefix."""
+    context = error.get("ctx") or {}
+    if error["type"] == "string_pattern_mismatch":
+        from lib.models import PATTERN_MESSAGES
+
+        return PATTERN_MESSAGES.get(str(context.get("pattern")), "is not in the expected format")
+    if error["type"] == "value_error" and "error" in context:
+        return str(context["error"])
+    return error["msg"]
 
 
 def new_request_id(environ: WSGIEnvironment) -> str:

@@ -30,32 +30,42 @@ AttendingLocation = Literal[
 ]
 ATTENDING_LOCATIONS: tuple[str, ...] = AttendingLocation.__args__  # type: ignore[attr-defined]
 
+STUDENT_ID_PATTERN = r"^[A-Za-z0-9]+$"
+# Deliberately loose: the address only has to match the one stored for the student.
+# No control characters (C0, DEL, C1): none belongs in an address, and
+# public/openapi.yaml's Email pattern excludes the same ones.
+EMAIL_PATTERN = r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s\x00-\x1f\x7f-\x9f]+\.[^@\s\x00-\x1f\x7f-\x9f]+$"
+EXAM_REF_PATTERN = r"^[A-Za-z0-9-]+$"
+# What each pattern asks for, in the words a 400 gives. pydantic's own message quotes
+# the regular expression ("String should match pattern '^[^@\s\x00-...'"), and both
+# frontends show an error's message to the student as it comes (lib/http.validate).
+PATTERN_MESSAGES = {
+    STUDENT_ID_PATTERN: "must be letters and digits only, like DEMO001",
+    EMAIL_PATTERN: "must be an email address: a name, an @ and a domain",
+    EXAM_REF_PATTERN: "must be a session id: letters, digits and dashes",
+}
+
 # Student ids are stored upper-case; students type them in either case.
 StudentId = Annotated[
     str,
     StringConstraints(
-        strip_whitespace=True, to_upper=True, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9]+$"
+        strip_whitespace=True,
+        to_upper=True,
+        min_length=1,
+        max_length=32,
+        pattern=STUDENT_ID_PATTERN,
     ),
 ]
-# Deliberately loose: the address only has to match the one stored for the student.
-# No control characters (C0, DEL, C1): none belongs in an address, and
-# public/openapi.yaml's Email pattern excludes the same ones.
 Email = Annotated[
     str,
     StringConstraints(
-        strip_whitespace=True,
-        to_lower=True,
-        min_length=3,
-        max_length=254,
-        pattern=r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s\x00-\x1f\x7f-\x9f]+\.[^@\s\x00-\x1f\x7f-\x9f]+$",
+        strip_whitespace=True, to_lower=True, min_length=3, max_length=254, pattern=EMAIL_PATTERN
     ),
 ]
 # The exam's UUID, or its HubSpot id.
 ExamRef = Annotated[
     str,
-    StringConstraints(
-        strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$"
-    ),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=EXAM_REF_PATTERN),
 ]
 
 

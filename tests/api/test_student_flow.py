@@ -317,6 +317,35 @@ def test_bad_bodies_are_400_with_the_field(
 
 
 @pytest.mark.parametrize(
+    ("change", "field", "says"),
+    [
+        ({"student_id": "DEMO-001"}, "student_id", "must be letters and digits only, like DEMO001"),
+        ({"email": "not-an-email"}, "email", "must be an email address: a name, an @ and a domain"),
+        (
+            {"mock_exam_id": "exam_1"},
+            "mock_exam_id",
+            "must be a session id: letters, digits and dashes",
+        ),
+        ({"dominant_hand": "up"}, "dominant_hand", "must be right or left"),
+    ],
+)
+def test_a_refused_value_is_explained_in_words_not_a_regular_expression(
+    api: Api, demo: dict[str, Any], change: dict[str, str], field: str, says: str
+) -> None:
+    """Both frontends show an error's message as it comes: pydantic's own said
+    "String should match pattern '^[^@\\s\\x00-\\x1f...'" for a mistyped email."""
+    body = {**DEMO, "mock_exam_id": str(uuid.uuid4()), "dominant_hand": "right", **change}
+
+    response = api.post("/api/bookings/create", body)
+
+    assert response.status_code == 400, response.text
+    error = _error(response)
+    assert (error["field"], error["message"]) == (field, f"{field}: {says}")
+    assert error["details"] == [{"field": field, "message": says}]
+    assert "pattern" not in response.text and "Value error" not in response.text
+
+
+@pytest.mark.parametrize(
     "path", ["/api/user/login", "/api/mock-exams/validate-credits", "/api/bookings/create"]
 )
 def test_malformed_json_and_wrong_media_type(api: Api, path: str) -> None:
